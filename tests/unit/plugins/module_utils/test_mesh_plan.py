@@ -1,0 +1,195 @@
+"""The mesh planner: allocation, per-host views, PSKs and validation."""
+
+import ipaddress
+
+import pytest
+
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import (
+    PlanError,
+    derive_psk,
+    link_index,
+    link_psk,
+    plan,
+)
+
+from .mesh_inventory import MASTER, inventory
+
+
+def problems_of(hostvars):
+    with pytest.raises(PlanError) as caught:
+        plan(hostvars, list(hostvars))
+    return caught.value.problems
+
+
+def test_reference_lab_has_twelve_links_and_no_intra_site_link():
+    result = plan(inventory({1: 2, 2: 2, 3: 2}), ["v1-1", "v1-2", "v2-1", "v2-2", "v3-1", "v3-2"])
+    assert len(result["links"]) == 12
+    for link in result["links"]:
+        sites = {end["site"] for end in link["ends"]}
+        assert len(sites) == 2
+    assert [end["peer"] for end in result["hosts"]["v1-1"]] == ["v2-1", "v2-2", "v3-1", "v3-2"]
+    assert [end["interface"] for end in result["hosts"]["v1-1"]] == ["rv-21", "rv-22", "rv-31", "rv-32"]
+
+
+def test_link_numbers_follow_docs_example():
+    result = plan(inventory({1: 1, 2: 1}), ["v1-1", "v2-1"])
+    (link,) = result["links"]
+    assert link["name"] == "11-21"
+    assert link["index"] == 200 == link_index(21, 11)
+    assert link["if_id"] == 4096 + 200
+    assert link["transfer_v6"] == "2001:db8:ff::190/127"
+    assert link["transfer_v4"] == "169.254.1.144/31"
+    low, high = link["ends"]
+    assert (low["gateway"], low["address_v6"], low["peer_address_v6"]) == ("v1-1", "2001:db8:ff::190/127", "2001:db8:ff::191")
+    assert (high["gateway"], high["address_v6"], high["peer_address_v6"]) == ("v2-1", "2001:db8:ff::191/127", "2001:db8:ff::190")
+    assert (low["address_v4"], high["address_v4"]) == ("169.254.1.144/31", "169.254.1.145/31")
+    assert (low["local_asn"], low["peer_asn"]) == (65001, 65002)
+    assert (low["local_ike_address"], low["remote_ike_address"]) == ("2001:db8:1::1", "2001:db8:2::1")
+    assert (low["local_id"], low["remote_id"]) == ("v1-1", "v2-1")
+    assert low["mark"] == low["if_id"] == high["if_id"]
+    assert link["ike_family"] == "ipv6"
+
+
+@pytest.mark.parametrize("lo, hi, expected", [(1, 2, 0), (1, 3, 1), (2, 3, 2), (1, 4, 3), (3, 4, 5)])
+def test_link_index_is_dense_triangular(lo, hi, expected):
+    assert link_index(lo, hi) == link_index(hi, lo) == expected
+
+
+def test_no_v4_pool_means_no_v4_addresses():
+    hostvars = inventory({1: 1, 2: 1})
+    for variables in hostvars.values():
+        del variables["routevpn_transfer_prefix_v4"]
+    (link,) = plan(hostvars, list(hostvars))["links"]
+    assert link["transfer_v4"] is None
+    assert all(end["address_v4"] is None and end["peer_address_v4"] is None for end in link["ends"])
+
+
+def test_ipv4_endpoints_and_family_choice():
+    hostvars = inventory({1: 1, 2: 1, 3: 1})
+    hostvars["v1-1"]["routevpn_public_address"] = ["192.0.2.1", "2001:db8:1::1"]
+    hostvars["v2-1"]["routevpn_public_address"] = ["192.0.2.2"]
+    hostvars["v3-1"]["routevpn_public_address"] = ["192.0.2.3", "2001:db8:3::1"]
+    links = {link["name"]: link for link in plan(hostvars, list(hostvars))["links"]}
+    assert links["11-21"]["ike_family"] == "ipv4"
+    assert links["11-21"]["ends"][0]["remote_ike_address"] == "192.0.2.2"
+    assert links["11-31"]["ike_family"] == "ipv6"
+
+
+def test_libreswan_xfrm_end_is_named_by_libreswan():
+    hostvars = inventory({1: 1, 2: 1})
+    hostvars["v2-1"]["routevpn_ike_daemon"] = "libreswan"
+    (link,) = plan(hostvars, list(hostvars))["links"]
+    assert link["ends"][1]["interface"] == "ipsec%d" % link["if_id"]
+    assert link["ends"][0]["interface"] == "rv-21"
+
+
+def test_plan_holds_no_secret():
+    result = plan(inventory({1: 2, 2: 2}), ["v1-1", "v1-2", "v2-1", "v2-2"])
+    text = repr(result)
+    assert MASTER not in text
+    for link in result["links"]:
+        assert derive_psk(MASTER, link["name"]) not in text
+
+
+def test_psk_is_256_bits_deterministic_and_per_link():
+    first, again, other = derive_psk(MASTER, "11-21"), derive_psk(MASTER, "11-21"), derive_psk(MASTER, "11-22")
+    assert first == again != other
+    import base64
+
+    assert len(base64.b64decode(first)) * 8 == 256
+    assert derive_psk("another-master-secret", "11-21") != first
+    assert link_psk(MASTER, "11-21", {"11-21": "explicit-secret-of-this-link"}) == "explicit-secret-of-this-link"
+    assert link_psk(MASTER, "11-22", {"11-21": "explicit-secret-of-this-link"}) == other
+    with pytest.raises(ValueError):
+        link_psk("", "11-21")
+
+
+VALIDATION_CASES = [
+    ("missing id", lambda hv: hv["v1-2"].pop("routevpn_gateway_id"), "v1-2: routevpn_gateway_id: missing"),
+    ("zero id", lambda hv: hv["v1-2"].update(routevpn_gateway_id=0), "v1-2: routevpn_gateway_id: 0 is not a number"),
+    ("duplicate id", lambda hv: hv["v2-1"].update(routevpn_gateway_id=11), "v2-1: routevpn_gateway_id 11 is already used by v1-1"),
+    ("unknown site", lambda hv: hv["v2-1"].update(routevpn_site="mars"), "v2-1: routevpn_site: unknown site 'mars'"),
+    ("missing site", lambda hv: hv["v2-1"].pop("routevpn_site"), "v2-1: routevpn_site: missing"),
+    ("duplicate asn", lambda hv: [v["routevpn_sites"]["site2"].update(asn=65001) for v in hv.values()],
+     "routevpn_sites.site2.asn: 65001 is already the AS of site site1"),
+    ("shared public address", lambda hv: hv["v2-2"].update(routevpn_public_address="2001:db8:2::1"),
+     "v2-2: routevpn_public_address 2001:db8:2::1 is already the address of v2-1"),
+    ("bad address", lambda hv: hv["v1-1"].update(routevpn_public_address="2001:db8::zz"),
+     "v1-1: routevpn_public_address: '2001:db8::zz' is not an IP address"),
+    ("bad transfer prefix", lambda hv: [v.update(routevpn_transfer_prefix_v6="2001:db8:ff::1/64") for v in hv.values()],
+     "routevpn_transfer_prefix_v6: '2001:db8:ff::1/64' is not a network prefix"),
+    ("wrong family pool", lambda hv: [v.update(routevpn_transfer_prefix_v4="2001:db8::/64") for v in hv.values()],
+     "routevpn_transfer_prefix_v4: 2001:db8::/64 is not an IPv4 prefix"),
+    ("pool too small", lambda hv: [v.update(routevpn_transfer_prefix_v4="169.254.0.0/26") for v in hv.values()],
+     "routevpn_transfer_prefix_v4: 169.254.0.0/26 holds 32 /31 links"),
+    ("no pool", lambda hv: [(v.pop("routevpn_transfer_prefix_v4"), v.pop("routevpn_transfer_prefix_v6")) for v in hv.values()],
+     "routevpn_transfer_prefix_v6: missing"),
+    ("long ifname", lambda hv: [v.update(routevpn_interface_prefix="routevpn-tunnel-") for v in hv.values()],
+     "routevpn_interface_prefix: interface routevpn-tunnel-21 (link 11-21) is longer than 15"),
+    ("reserved if_id", lambda hv: hv["v1-1"].update(routevpn_reserved_if_ids=[4096 + 200]),
+     "v1-1: routevpn_reserved_if_ids: if_id 4296 is reserved here but link 11-21"),
+    ("if_id overflow", lambda hv: [v.update(routevpn_if_id_base=0xFFFFFFF0) for v in hv.values()],
+     "link 11-21: if_id 4294967480 exceeds"),
+    ("mixed families", lambda hv: hv["v2-1"].update(routevpn_public_address="192.0.2.21"),
+     "v1-1, v2-1: routevpn_public_address: no address family in common"),
+    ("missing master", lambda hv: [v.pop("routevpn_psk_master") for v in hv.values()], "routevpn_psk_master: missing"),
+    ("short master", lambda hv: [v.update(routevpn_psk_master="short") for v in hv.values()], "routevpn_psk_master: too short"),
+    ("unknown override", lambda hv: [v.update(routevpn_psk_overrides={"11-99": "x" * 20}) for v in hv.values()],
+     "routevpn_psk_overrides: 11-99 is not a link of this mesh"),
+    ("differing mesh-wide", lambda hv: hv["v2-1"].update(routevpn_transfer_prefix_v6="2001:db8:fe::/64"),
+     "v2-1: routevpn_transfer_prefix_v6 '2001:db8:fe::/64' differs from v1-1's"),
+    ("bad tunnel type", lambda hv: hv["v1-1"].update(routevpn_tunnel_type="gre"), "v1-1: routevpn_tunnel_type: 'gre' is not one of"),
+    ("bad private interface", lambda hv: hv["v1-1"].update(routevpn_private_interfaces=["a-very-long-interface"]),
+     "v1-1: routevpn_private_interfaces: 'a-very-long-interface' is not a valid interface name"),
+    ("bad private address", lambda hv: hv["v1-1"].update(routevpn_private_interfaces=[{"name": "eth1", "addresses": ["10.0.0.1"]}]),
+     "v1-1: routevpn_private_interfaces: eth1: '10.0.0.1' is not an address with a prefix length"),
+]
+
+
+@pytest.mark.parametrize("mutate, expected", [case[1:] for case in VALIDATION_CASES], ids=[case[0] for case in VALIDATION_CASES])
+def test_each_inventory_problem_names_host_and_variable(mutate, expected):
+    hostvars = inventory({1: 2, 2: 2})
+    mutate(hostvars)
+    found = problems_of(hostvars)
+    assert any(expected in problem for problem in found), found
+
+
+def test_all_problems_are_reported_together():
+    hostvars = inventory({1: 2, 2: 2})
+    hostvars["v1-2"]["routevpn_gateway_id"] = 11
+    hostvars["v2-1"]["routevpn_site"] = "mars"
+    hostvars["v2-2"]["routevpn_public_address"] = "not-an-address"
+    for variables in hostvars.values():
+        variables["routevpn_psk_master"] = ""
+    found = problems_of(hostvars)
+    assert len(found) == 4, found
+    joined = "\n".join(found)
+    for fragment in ("v1-2: routevpn_gateway_id", "v2-1: routevpn_site", "v2-2: routevpn_public_address",
+                     "routevpn_psk_master: missing"):
+        assert fragment in joined
+
+
+def test_pubkey_auth_needs_no_master():
+    hostvars = inventory({1: 1, 2: 1})
+    for variables in hostvars.values():
+        variables.pop("routevpn_psk_master")
+        variables["routevpn_auth"] = "pubkey"
+    assert len(plan(hostvars, list(hostvars))["links"]) == 1
+
+
+def test_empty_group_is_an_error():
+    with pytest.raises(PlanError, match="no gateways"):
+        plan({}, [])
+
+
+def test_ini_style_string_numbers_are_accepted():
+    hostvars = inventory({1: 1, 2: 1})
+    hostvars["v1-1"]["routevpn_gateway_id"] = "11"
+    assert plan(hostvars, list(hostvars))["links"][0]["name"] == "11-21"
+
+
+def test_transfer_subnets_are_inside_the_pool():
+    result = plan(inventory({1: 2, 2: 2, 3: 2}), ["v1-1", "v1-2", "v2-1", "v2-2", "v3-1", "v3-2"])
+    pool = ipaddress.ip_network("2001:db8:ff::/64")
+    for link in result["links"]:
+        assert ipaddress.ip_network(link["transfer_v6"]).subnet_of(pool)
