@@ -1,0 +1,33 @@
+"""Where the collection under test lives, for tests that run ansible commands."""
+
+import os
+import pathlib
+import shutil
+import sys
+
+import ansible_collections.routevpn.mesh as _collection
+
+COLLECTION_ROOT = pathlib.Path(list(_collection.__path__)[0])
+# .../ansible_collections/routevpn/mesh -> the directory holding ansible_collections
+COLLECTIONS_PATH = COLLECTION_ROOT.parents[2]
+
+
+def ansible_bin(name):
+    """An ansible command of the running interpreter's environment."""
+    candidate = pathlib.Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else shutil.which(name)
+
+
+def ansible_env(tmp_path, **extra):
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_PATH),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
+        ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-remote"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_HOST_KEY_CHECKING="False",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+    )
+    env.update(extra)
+    return env

@@ -1,0 +1,78 @@
+"""The mesh filters, alone and inside playbooks/mesh.yml's validation play."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.routevpn.mesh.plugins.filter.mesh import mesh_link_psk, mesh_plan
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import derive_psk
+
+from ..module_utils.mesh_inventory import MASTER, inventory
+from ...collection_paths import ansible_bin, ansible_env
+
+
+def test_mesh_plan_filter_returns_the_plan():
+    hostvars = inventory({1: 1, 2: 1})
+    hostvars["v1-1"]["unrelated"] = "{{ undefined_variable }}"
+    result = mesh_plan(hostvars, ["v1-1", "v2-1"])
+    assert [link["name"] for link in result["links"]] == ["11-21"]
+
+
+def test_mesh_plan_filter_rejects_wrong_input_types():
+    with pytest.raises(AnsibleFilterError, match="must be hostvars"):
+        mesh_plan(["v1-1"], ["v1-1"])
+    with pytest.raises(AnsibleFilterError, match="list of host names"):
+        mesh_plan({}, "routevpn_gateways")
+
+
+def test_mesh_plan_filter_turns_plan_errors_into_filter_errors():
+    hostvars = inventory({1: 1, 2: 1})
+    hostvars["v2-1"]["routevpn_gateway_id"] = 11
+    with pytest.raises(AnsibleFilterError, match="v2-1: routevpn_gateway_id 11 is already used by v1-1"):
+        mesh_plan(hostvars, ["v1-1", "v2-1"])
+
+
+def test_mesh_link_psk_filter():
+    assert mesh_link_psk(MASTER, "11-21") == derive_psk(MASTER, "11-21")
+    assert mesh_link_psk(MASTER, "11-21", {"11-21": "explicit-secret-for-link"}) == "explicit-secret-for-link"
+    with pytest.raises(AnsibleFilterError, match="routevpn_psk_master is not set"):
+        mesh_link_psk(None, "11-21")
+
+
+def _write_inventory(tmp_path, hostvars):
+    groups = {"routevpn_gateways": {"hosts": {}}}
+    for name, variables in hostvars.items():
+        # Unroutable documentation addresses: a play that tried to reach a
+        # gateway would report it unreachable instead of passing silently.
+        groups["routevpn_gateways"]["hosts"][name] = dict(
+            variables, ansible_host="192.0.2.%d" % variables["routevpn_gateway_id"], ansible_connection="ssh",
+            ansible_ssh_common_args="-o ConnectTimeout=2",
+        )
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(groups))
+    return path
+
+
+def test_mesh_playbook_stops_in_its_first_play_with_every_problem(tmp_path):
+    hostvars = inventory({1: 2, 2: 2})
+    hostvars["v1-2"]["routevpn_gateway_id"] = 11
+    hostvars["v2-1"]["routevpn_site"] = "mars"
+    hostvars["v2-2"]["routevpn_public_address"] = "2001:db8:2::1:zz"
+    result = subprocess.run(
+        [ansible_bin("ansible-playbook"), "-i", str(_write_inventory(tmp_path, hostvars)), "routevpn.mesh.mesh"],
+        capture_output=True, text=True, env=ansible_env(tmp_path), timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for problem in ("v1-2: routevpn_gateway_id 11 is already used by v1-1",
+                    "v2-1: routevpn_site: unknown site 'mars'",
+                    "v2-2: routevpn_public_address: '2001:db8:2::1:zz' is not an IP address"):
+        assert problem in output
+    recap = output.split("PLAY RECAP", 1)[1]
+    assert "localhost" in recap
+    for gateway in hostvars:
+        assert gateway not in recap, "a gateway was contacted: " + recap
+    assert "UNREACHABLE" not in output
