@@ -1,0 +1,262 @@
+#!/usr/bin/python
+# Copyright (c) routevpn.mesh contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: vti_tunnel
+short_description: Manage Linux VTI and VTI6 devices for route-based IPsec
+version_added: 0.1.0
+author: routevpn.mesh developers
+description:
+  - Creates, changes and deletes VTI (IPv4) and VTI6 (IPv6) devices over netlink, with pyroute2. A VTI device
+    carries what matches the IPsec SAs whose mark equals its key.
+  - A device is created in the module's own network namespace, where the IKE daemon and its SAs live, and then
+    moved into O(netns); its tunnel endpoints and SAs stay in the namespace it was created in.
+  - Sets C(net.ipv4.conf.DEVICE.disable_policy=1) (and the IPv6 one where the kernel has it) in the namespace the
+    device ends up in, after the move, because moving a device resets its sysctls; without it the kernel drops
+    the decrypted packets.
+  - A device whose mode, endpoints, keys or underlying device differ is deleted and created again; MTU, addresses
+    and the up/down state are changed in place.
+  - Two forms, as in M(routevpn.mesh.xfrm_interface). With O(state=overridden), every VTI/VTI6 device whose name
+    starts with O(prefix) and that the list does not hold is deleted.
+requirements:
+  - pyroute2 >= 0.7.2
+  - a kernel with VTI (C(ip_vti)) and VTI6 (C(ip6_vti))
+extends_documentation_fragment:
+  - routevpn.mesh.tunnel_interface
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: linux
+options:
+  mode:
+    description:
+      - V(vti) for IPv4 endpoints, V(vti6) for IPv6 endpoints. The inner traffic is of the same family.
+      - When neither the item nor the top level sets it, derived from O(local).
+    type: str
+    choices: [vti, vti6]
+  local:
+    description: Local tunnel endpoint (the IKE endpoint). Required to create a device.
+    type: str
+  remote:
+    description: Remote tunnel endpoint. Required to create a device.
+    type: str
+  key:
+    description:
+      - Sets both O(ikey) and O(okey); the mark of the SAs that this device carries.
+    type: int
+  ikey:
+    description: Input key (mark of inbound SAs).
+    type: int
+  okey:
+    description: Output key (mark of outbound SAs).
+    type: int
+  link:
+    description: The underlying device, in the module's namespace; none by default.
+    type: str
+  config:
+    description:
+      - The list form; each item takes the options of the single form. Top-level O(netns), O(mtu), O(enabled),
+        O(link), O(mode), O(local), O(remote), O(key), O(ikey) and O(okey) apply to items that do not set them.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Device name, at most 15 characters.
+        type: str
+        required: true
+      mode:
+        description: V(vti) or V(vti6).
+        type: str
+        choices: [vti, vti6]
+      local:
+        description: Local endpoint.
+        type: str
+      remote:
+        description: Remote endpoint.
+        type: str
+      key:
+        description: Both keys.
+        type: int
+      ikey:
+        description: Input key.
+        type: int
+      okey:
+        description: Output key.
+        type: int
+      link:
+        description: The underlying device.
+        type: str
+      netns:
+        description: Target network namespace.
+        type: str
+      mtu:
+        description: MTU.
+        type: int
+      addresses:
+        description: Addresses with prefix length; exactly these are kept (IPv6 link-local ones are left alone).
+        type: list
+        elements: str
+      enabled:
+        description: Whether the device is up.
+        type: bool
+seealso:
+  - module: routevpn.mesh.xfrm_interface
+  - name: strongSwan, route-based VPNs
+    description: VTI devices and marks.
+    link: https://docs.strongswan.org/docs/latest/features/routeBasedVpn.html
+"""
+
+EXAMPLES = r"""
+- name: A VTI device bound to the SAs marked 4296, in the private namespace
+  routevpn.mesh.vti_tunnel:
+    name: rv-21
+    local: 192.0.2.1
+    remote: 192.0.2.2
+    key: 4296
+    netns: private
+    addresses: [169.254.65.144/31]
+
+- name: IPv6 inner traffic needs a VTI6 device (IPv6 endpoints)
+  routevpn.mesh.vti_tunnel:
+    name: rv6-21
+    mode: vti6
+    local: 2001:db8:1::1
+    remote: 2001:db8:2::1
+    key: 4296
+    netns: private
+    addresses: [2001:db8:ff::190/127]
+
+- name: Every VTI of the gateway; remove the other rv-* ones
+  routevpn.mesh.vti_tunnel:
+    netns: private
+    local: 192.0.2.1
+    state: overridden
+    config:
+      - {name: rv-21, remote: 192.0.2.2, key: 4296, addresses: [169.254.65.144/31]}
+      - {name: rv-22, remote: 192.0.2.3, key: 4306, addresses: [169.254.65.164/31]}
+"""
+
+RETURN = r"""
+changes:
+  description: What was changed (or, in check mode, would be), one line per step.
+  returned: always
+  type: list
+  elements: str
+  sample: ["rv-21: create vti in netns private", "rv-21: net.ipv4.conf.rv-21.disable_policy=1"]
+interfaces:
+  description: The state of each listed device after the run (in check mode, the state it would have).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Device name.
+      type: str
+    kind:
+      description: C(vti) or C(vti6).
+      type: str
+    local:
+      description: Local endpoint.
+      type: str
+    remote:
+      description: Remote endpoint.
+      type: str
+    ikey:
+      description: Input key.
+      type: int
+    okey:
+      description: Output key.
+      type: int
+    link_index:
+      description: Interface index of the underlying device (0 for none).
+      type: int
+    netns:
+      description: The namespace it is in (null for the module's own).
+      type: str
+    mtu:
+      description: MTU.
+      type: int
+    addresses:
+      description: Addresses with prefix length, link-local ones left out.
+      type: list
+      elements: str
+    enabled:
+      description: Whether it is up.
+      type: bool
+    sysctls:
+      description: The device's C(disable_policy) sysctls, where the kernel has them.
+      type: dict
+  sample:
+    - {name: rv-21, kind: vti, local: 192.0.2.1, remote: 192.0.2.2, ikey: 4296, okey: 4296, link_index: 0,
+       netns: private, mtu: 1500, addresses: ["169.254.65.144/31"], enabled: true,
+       sysctls: {net.ipv4.conf.rv-21.disable_policy: "1"}}
+interface:
+  description: In the single form, the one device of RV(interfaces).
+  returned: when O(name) is used and O(state=present)
+  type: dict
+"""
+
+import ipaddress
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnel_links import VTI, TunnelError
+from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnel_module import (
+    argument_spec,
+    run_tunnel_module,
+)
+
+KIND_OPTIONS = dict(
+    mode=dict(type="str", choices=["vti", "vti6"]),
+    local=dict(type="str"),
+    remote=dict(type="str"),
+    key=dict(type="int", no_log=False),
+    ikey=dict(type="int", no_log=False),
+    okey=dict(type="int", no_log=False),
+    link=dict(type="str"),
+)
+
+
+def normalise(entry):
+    name = entry["name"]
+    try:
+        local, remote = ipaddress.ip_address(entry["local"]), ipaddress.ip_address(entry["remote"])
+    except ValueError as exc:
+        raise TunnelError("%s: %s" % (name, exc))
+    if local.version != remote.version:
+        raise TunnelError("%s: local %s and remote %s are of different families" % (name, local, remote))
+    mode = entry.get("mode") or ("vti6" if local.version == 6 else "vti")
+    if (mode == "vti6") != (local.version == 6):
+        raise TunnelError("%s: mode %s needs IPv%d endpoints, got %s" % (name, mode, 6 if mode == "vti6" else 4, local))
+    if entry.get("key") is not None:
+        for which in ("ikey", "okey"):
+            if entry.get(which) not in (None, entry["key"]):
+                raise TunnelError("%s: key %s contradicts %s %s; give key or ikey/okey" % (name, entry["key"], which, entry[which]))
+            entry[which] = entry["key"]
+    for which in ("ikey", "okey"):
+        if not entry.get(which):
+            raise TunnelError("%s: %s (or key) is required: a VTI device without a key would take every SA" % (name, which))
+    entry.update(kind=mode, local=str(local), remote=str(remote))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(KIND_OPTIONS),
+        mutually_exclusive=[("name", "config")],
+        required_one_of=[("name", "config")],
+        supports_check_mode=True,
+    )
+    run_tunnel_module(module, VTI, tuple(KIND_OPTIONS), normalise, required_for_present=("local", "remote"))
+
+
+if __name__ == "__main__":
+    main()

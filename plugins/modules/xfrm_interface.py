@@ -1,0 +1,193 @@
+#!/usr/bin/python
+# Copyright (c) routevpn.mesh contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: xfrm_interface
+short_description: Manage Linux XFRM interfaces for route-based IPsec
+version_added: 0.1.0
+author: routevpn.mesh developers
+description:
+  - Creates, changes and deletes XFRM interfaces (C(ip link add NAME type xfrm if_id N)) over netlink, with pyroute2.
+  - An interface is created in the module's own network namespace, where the IKE daemon and its SAs live, and then
+    moved into O(netns); its underlay, and so its SAs, stay in the namespace it was created in.
+  - An interface whose if_id or underlying device differs is deleted and created again (the kernel cannot change
+    them in place); MTU, addresses and the up/down state are changed in place, so links are not bounced needlessly.
+  - Two forms. The single form manages one interface (O(name), O(state=present) or O(state=absent)). The list form
+    manages many in one call (O(config)), in the convention of Ansible's network resource modules; with
+    O(state=overridden) it also deletes every XFRM interface whose name starts with O(prefix) and that the list
+    does not hold, in O(netns), in each item's namespace and in the module's own namespace.
+requirements:
+  - pyroute2 >= 0.7.2
+  - a kernel with XFRM interfaces (C(CONFIG_XFRM_INTERFACE), module C(xfrm_interface))
+extends_documentation_fragment:
+  - routevpn.mesh.tunnel_interface
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: linux
+options:
+  if_id:
+    description:
+      - The XFRM interface id; SAs and policies with this if_id are bound to the interface.
+      - Non-zero. Required to create an interface.
+    type: int
+  link:
+    description:
+      - The underlying device, in the module's namespace. When neither the item nor the top level sets it, C(lo).
+    type: str
+  config:
+    description:
+      - The list form; each item takes the options of the single form. O(netns), O(mtu), O(enabled) and O(link)
+        given at the top level apply to items that do not set them.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Interface name, at most 15 characters.
+        type: str
+        required: true
+      if_id:
+        description: The XFRM interface id.
+        type: int
+      link:
+        description: The underlying device.
+        type: str
+      netns:
+        description: Target network namespace.
+        type: str
+      mtu:
+        description: MTU.
+        type: int
+      addresses:
+        description: Addresses with prefix length; exactly these are kept (IPv6 link-local ones are left alone).
+        type: list
+        elements: str
+      enabled:
+        description: Whether the interface is up.
+        type: bool
+seealso:
+  - module: routevpn.mesh.vti_tunnel
+  - module: routevpn.mesh.xfrm_policy_facts
+  - name: strongSwan, route-based VPNs
+    description: XFRM interfaces, if_id, and how IKE daemons bind SAs to them.
+    link: https://docs.strongswan.org/docs/latest/features/routeBasedVpn.html
+"""
+
+EXAMPLES = r"""
+- name: One XFRM interface in the private namespace
+  routevpn.mesh.xfrm_interface:
+    name: rv-21
+    if_id: 4296
+    netns: private
+    addresses:
+      - 2001:db8:ff::190/127
+      - 169.254.65.144/31
+
+- name: All the tunnels of a gateway in one call; remove the others named rv-*
+  routevpn.mesh.xfrm_interface:
+    netns: private
+    state: overridden
+    config:
+      - name: rv-21
+        if_id: 4296
+        addresses: [2001:db8:ff::190/127]
+      - name: rv-22
+        if_id: 4306
+        addresses: [2001:db8:ff::1a4/127]
+
+- name: Remove one
+  routevpn.mesh.xfrm_interface:
+    name: rv-21
+    netns: private
+    state: absent
+"""
+
+RETURN = r"""
+changes:
+  description: What was changed (or, in check mode, would be), one line per step.
+  returned: always
+  type: list
+  elements: str
+  sample: ["rv-21: create xfrm in netns private", "rv-21: mtu 1500", "rv-21: up"]
+interfaces:
+  description: The state of each listed interface after the run (in check mode, the state it would have).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Interface name.
+      type: str
+    kind:
+      description: C(xfrm).
+      type: str
+    if_id:
+      description: The interface's if_id.
+      type: int
+    link_index:
+      description: Interface index of the underlying device, in the module's namespace.
+      type: int
+    netns:
+      description: The namespace it is in (null for the module's own).
+      type: str
+    mtu:
+      description: MTU.
+      type: int
+    addresses:
+      description: Addresses with prefix length, link-local ones left out.
+      type: list
+      elements: str
+    enabled:
+      description: Whether it is up.
+      type: bool
+  sample:
+    - {name: rv-21, kind: xfrm, if_id: 4296, link_index: 1, netns: private, mtu: 1500,
+       addresses: ["2001:db8:ff::190/127"], enabled: true}
+interface:
+  description: In the single form, the one interface of RV(interfaces).
+  returned: when O(name) is used and O(state=present)
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnel_links import XFRM, TunnelError
+from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnel_module import (
+    argument_spec,
+    run_tunnel_module,
+)
+
+KIND_OPTIONS = dict(
+    if_id=dict(type="int"),
+    link=dict(type="str"),
+)
+
+
+def normalise(entry):
+    if not 0 < entry["if_id"] <= 0xFFFFFFFF:
+        raise TunnelError("%s: if_id %s must be 1..4294967295 (the kernel rejects 0)" % (entry["name"], entry["if_id"]))
+    entry["kind"] = "xfrm"
+    entry["link"] = entry.get("link") or "lo"
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(KIND_OPTIONS),
+        mutually_exclusive=[("name", "config")],
+        required_one_of=[("name", "config")],
+        supports_check_mode=True,
+    )
+    run_tunnel_module(module, XFRM, tuple(KIND_OPTIONS), normalise, required_for_present=("if_id",))
+
+
+if __name__ == "__main__":
+    main()
