@@ -78,6 +78,16 @@ def kernel_supports(feature):
     return _feature_cache[feature]
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "kernel: needs a kernel feature this machine may lack (the VM tier runs it)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "kernel_feature" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kernel)
+
+
 @pytest.fixture
 def kernel_feature():
     """Call with a feature name; skips (natively) or fails (VM tier) when it is missing."""

@@ -95,8 +95,11 @@ def _normalise_address(text):
     return "%s/%d" % (interface.ip, interface.network.prefixlen)
 
 
-def _is_link_local(address):
-    return ipaddress.ip_interface(address).ip.is_link_local
+def _is_ipv6_link_local(address):
+    # Only IPv6's: the kernel adds fe80:: itself.  IPv4 169.254/16 is a
+    # legitimate transfer range here (the default v4 pool lives in it).
+    ip = ipaddress.ip_interface(address).ip
+    return ip.version == 6 and ip.is_link_local
 
 
 class TunnelLinks(object):
@@ -153,7 +156,7 @@ class TunnelLinks(object):
         for message in self.ipr(netns).get_addr(index=index):
             address = message.get_attr("IFA_LOCAL") or message.get_attr("IFA_ADDRESS")
             text = "%s/%d" % (address, message["prefixlen"])
-            if not _is_link_local(text):
+            if not _is_ipv6_link_local(text):
                 addresses.append(_normalise_address(text))
         return sorted(addresses)
 
@@ -389,8 +392,13 @@ class TunnelLinks(object):
                     self.changes.append(self._describe_step(wanted, verb, detail))
                 if steps and not self.check_mode:
                     self._apply_entry(wanted, steps)
-                final = wanted if self.check_mode or not steps else self.read(wanted["netns"], wanted["name"])
-                after[entry["name"]] = self._summary(final)
+                if not steps:
+                    final = current
+                elif self.check_mode:
+                    final = self._summary(wanted)
+                else:
+                    final = self._summary(self.read(wanted["netns"], wanted["name"]))
+                after[entry["name"]] = final
                 results.append(after[entry["name"]])
             if self.state == "overridden":
                 self._remove_unlisted(before, after)
