@@ -1,0 +1,52 @@
+"""Run a role or a playbook with ansible-playbook against this machine (connection local)."""
+
+import re
+import subprocess
+
+import yaml
+
+from ..collection_paths import ansible_bin, ansible_env
+
+_RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+                    r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
+
+
+class PlaybookRun(object):
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.output = proc.stdout + proc.stderr
+        self.recap = dict((m.group("host"), dict((k, int(m.group(k))) for k in ("ok", "changed", "failed",
+                                                                               "unreachable")))
+                          for m in _RECAP.finditer(self.output.split("PLAY RECAP", 1)[-1]))
+
+    def changed(self, host):
+        return self.recap[host]["changed"]
+
+    def __repr__(self):
+        return "rc=%d\n%s" % (self.rc, self.output[-6000:])
+
+
+def write_inventory(tmp_path, hosts, group="routevpn_gateways", group_vars=None):
+    """hosts: {name: vars}; every host is reached with connection local."""
+    inventory = {group: {"hosts": dict((name, dict(variables, ansible_connection="local"))
+                                       for name, variables in hosts.items()),
+                         "vars": group_vars or {}}}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+def write_playbook(tmp_path, plays, name="playbook.yml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(plays, sort_keys=False))
+    return path
+
+
+def run_playbook(tmp_path, inventory, playbook, check=False, extra=(), env=None, timeout=900):
+    command = [ansible_bin("ansible-playbook"), "-i", str(inventory), str(playbook), "--diff"]
+    if check:
+        command.append("--check")
+    command.extend(extra)
+    proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(tmp_path, **(env or {})),
+                          timeout=timeout, check=False)
+    return PlaybookRun(proc)
