@@ -23,7 +23,10 @@ class PlaybookRun(object):
         return self.recap[host]["changed"]
 
     def __repr__(self):
-        return "rc=%d\n%s" % (self.rc, self.output[-6000:])
+        # pytest shortens long reprs in assertion messages: the failures first.
+        failures = [line for line in self.output.splitlines() if line.startswith(("fatal:", "failed:", "ERROR!"))
+                    or "FAILED!" in line]
+        return "rc=%d\n%s\n--- output ---\n%s" % (self.rc, "\n".join(failures), self.output[-6000:])
 
 
 def write_inventory(tmp_path, hosts, group="routevpn_gateways", group_vars=None):

@@ -1,0 +1,75 @@
+# Copyright (c) routevpn.mesh contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From a gateway's link ends (the per-host view of the plan) to the tunnel modules' lists.
+
+This is a private module of the routevpn.mesh collection; its interface may
+change without notice.  Pure Python, no I/O: the tunnels role calls it
+through the ``mesh_tunnels`` filter.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+
+
+class TunnelPlanError(ValueError):
+    """The ends cannot be turned into tunnel interfaces; the message names the end."""
+
+
+def _family(address):
+    return ipaddress.ip_address(address).version
+
+
+def owned_by_ike_daemon(end):
+    """libreswan's ``ipsec-interface=N`` creates and owns the XFRM device ``ipsecN`` itself."""
+    return end.get("ike_daemon") == "libreswan" and end.get("tunnel_type") == "xfrm"
+
+
+def tunnel_config(ends, netns=None, mtu=1500):
+    """The ``config`` lists of xfrm_interface and vti_tunnel for ``ends``.
+
+    Returns ``{"xfrm": [...], "vti": [...], "skipped": [...], "interfaces": [...]}``:
+    one item per end this collection creates, the ends left to the IKE
+    daemon, and every planned interface name (for MSS clamping).
+    """
+    result = {"xfrm": [], "vti": [], "skipped": [], "interfaces": []}
+    for end in ends or []:
+        for key in ("interface", "tunnel_type", "if_id", "link"):
+            if end.get(key) in (None, ""):
+                raise TunnelPlanError("end %r of the plan has no %s; is the plan from routevpn.mesh.mesh_plan?"
+                                      % (end.get("link") or end, key))
+        result["interfaces"].append(end["interface"])
+        if owned_by_ike_daemon(end):
+            result["skipped"].append({
+                "link": end["link"], "interface": end["interface"],
+                "reason": "libreswan creates and owns %s (ipsec-interface=%d)" % (end["interface"], end["if_id"]),
+            })
+            continue
+        item = {"name": end["interface"], "mtu": mtu}
+        if netns:
+            item["netns"] = netns
+        if end["tunnel_type"] == "xfrm":
+            # The underlay only matters for the device's own traffic, which it has none of.
+            item.update(if_id=end["if_id"], link="lo")
+            item["addresses"] = [a for a in (end.get("address_v6"), end.get("address_v4")) if a]
+            result["xfrm"].append(item)
+        elif end["tunnel_type"] == "vti":
+            local, remote = end["local_ike_address"], end["remote_ike_address"]
+            # A VTI device carries one family, its endpoints' (vti: IPv4, vti6: IPv6).
+            family = _family(local)
+            item.update(mode="vti6" if family == 6 else "vti", local=local, remote=remote,
+                        key=end.get("mark") or end["if_id"])
+            item["addresses"] = [a for a in (end.get("address_v6"), end.get("address_v4"))
+                                 if a and ipaddress.ip_interface(a).version == family]
+            if not item["addresses"]:
+                raise TunnelPlanError(
+                    "%s (link %s): a %s device carries only IPv%d but the link has no IPv%d transfer address; "
+                    "set routevpn_transfer_prefix_v%d" % (end["interface"], end["link"],
+                                                        "vti6" if family == 6 else "vti", family, family, family))
+            result["vti"].append(item)
+        else:
+            raise TunnelPlanError("%s (link %s): unknown tunnel_type %r" % (end["interface"], end["link"],
+                                                                           end["tunnel_type"]))
+    return result

@@ -1,0 +1,190 @@
+"""The tunnels role, run by ansible-playbook against this machine (connection local).
+
+This machine's kernel has no XFRM interfaces or VTI: natively the role is run
+in check mode against a real namespace, up to the module's kernel error, and
+for the parts that need no tunnel device (libreswan-owned ends, MSS rules).
+The kernel tier (tests/vm/run) runs the whole role on Debian's kernel.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import plan
+
+from ..conftest import kernel_supports
+from ..module_runner import addresses_of, ip_json, link_of
+from ..plugins.module_utils.mesh_inventory import inventory
+from .role_runner import run_playbook, write_inventory, write_playbook
+
+UNIT_DIR = "/etc/systemd/system"
+
+
+def mesh_plan(layout, **per_host):
+    hostvars = inventory(layout)
+    for host, variables in per_host.items():
+        hostvars[host].update(variables)
+    return plan(hostvars, sorted(hostvars))
+
+
+@pytest.fixture
+def gateway(tmp_path, scratch_netns):
+    """Run the tunnels role as gateway v1-1 of a given plan, into a scratch namespace."""
+    made = {"netns": scratch_netns, "tmp": tmp_path}
+    unit_dir_was_writable = os.access(UNIT_DIR, os.W_OK)
+    if not unit_dir_was_writable and os.environ.get("ROUTEVPN_IN_VM") == "1":
+        # The VM shares this machine's root read-only; give systemctl a writable unit directory.
+        subprocess.run(["mount", "-t", "tmpfs", "tmpfs", UNIT_DIR], check=True)
+
+    def run(mesh, check=False, host="v1-1", **variables):
+        base = {
+            "routevpn_mesh_plan": mesh,
+            "routevpn_private_netns": scratch_netns,
+            "routevpn_tunnels_config_dir": str(tmp_path / "etc"),
+            "routevpn_libexec_dir": str(tmp_path / "libexec"),
+        }
+        base.update(variables)
+        inventory_path = write_inventory(tmp_path, {host: base})
+        playbook = write_playbook(tmp_path, [{"hosts": "routevpn_gateways", "gather_facts": False,
+                                              "roles": ["routevpn.mesh.tunnels"]}])
+        return run_playbook(tmp_path, inventory_path, playbook, check=check, extra=["-v"])
+
+    made["run"] = run
+    try:
+        yield made
+    finally:
+        for name in ("rv-21", "rv-22", "rv-31"):
+            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+        wants = os.path.join(UNIT_DIR, "multi-user.target.wants", "routevpn-tunnels@%s.service" % scratch_netns)
+        for path in (wants, os.path.join(UNIT_DIR, "routevpn-tunnels@.service")):
+            if os.path.lexists(path):
+                os.unlink(path)
+
+
+def test_check_mode_reports_every_planned_interface(gateway):
+    mesh = mesh_plan({1: 1, 2: 2})
+    checked = gateway["run"](mesh, check=True)
+    assert checked.rc == 0 and checked.changed("v1-1") > 0, checked
+    for end in mesh["hosts"]["v1-1"]:
+        assert "%s: create xfrm in netns %s" % (end["interface"], gateway["netns"]) in checked.output
+        assert "%s: addresses none -> %s" % (end["interface"], ", ".join(sorted([end["address_v6"], end["address_v4"]]))) \
+            in checked.output
+        assert link_of(end["interface"]) is None and link_of(end["interface"], netns=gateway["netns"]) is None
+
+
+def test_check_mode_before_the_namespace_exists_skips_the_tunnels(gateway):
+    checked = gateway["run"](mesh_plan({1: 1, 2: 1}), check=True, routevpn_private_netns="rvpriv-missing")
+    assert checked.rc == 0, checked
+    assert "create xfrm" not in checked.output
+
+
+def test_vti_ends_get_their_endpoints_and_the_family_of_their_endpoints(gateway):
+    mesh = mesh_plan({1: 1, 2: 1}, **{"v1-1": {"routevpn_tunnel_type": "vti"}})
+    checked = gateway["run"](mesh, check=True)
+    assert checked.rc == 0, checked
+    end = mesh["hosts"]["v1-1"][0]
+    assert "rv-21: create vti6 in netns %s" % gateway["netns"] in checked.output
+    assert "rv-21: addresses none -> %s\"" % end["address_v6"] in checked.output
+
+
+@pytest.mark.skipif(kernel_supports("xfrm_interface"), reason="this kernel has XFRM interfaces")
+def test_a_real_run_without_xfrm_interfaces_stops_with_the_modules_error(gateway):
+    failed = gateway["run"](mesh_plan({1: 1, 2: 1}))
+    assert failed.rc != 0, failed
+    assert "rv-21: this kernel has no xfrm device support" in failed.output
+    assert "load the xfrm_interface module" in failed.output
+
+
+def nft_table(netns):
+    proc = subprocess.run(["ip", "netns", "exec", netns, "nft", "-j", "list", "table", "inet", "routevpn_mss"],
+                          capture_output=True, text=True, check=False)
+    return json.loads(proc.stdout)["nftables"] if proc.returncode == 0 else None
+
+
+def test_libreswan_owned_ends_are_skipped_and_mss_rules_follow_the_plan(gateway):
+    mesh = mesh_plan({1: 1, 2: 2}, **{"v1-1": {"routevpn_ike_daemon": "libreswan"}})
+    names = [end["interface"] for end in mesh["hosts"]["v1-1"]]
+    assert all(name.startswith("ipsec") for name in names)
+    applied = gateway["run"](mesh, routevpn_tcp_mss_clamp=True)
+    assert applied.rc == 0 and applied.changed("v1-1") > 0, applied
+    for end in mesh["hosts"]["v1-1"]:
+        assert "libreswan creates and owns %s (ipsec-interface=%d)" % (end["interface"], end["if_id"]) \
+            in applied.output
+    rules = [item["rule"] for item in nft_table(gateway["netns"]) if "rule" in item]
+    assert len(rules) == 1
+    assert sorted(rules[0]["expr"][0]["match"]["right"]["set"]) == sorted(names)
+    assert "rt mtu" in open(gateway["tmp"] / "etc" / (gateway["netns"] + "-mss.nft")).read()
+
+    again = gateway["run"](mesh, routevpn_tcp_mss_clamp=True)
+    assert again.rc == 0 and again.changed("v1-1") == 0, again
+
+    # Rules lost (a reboot without the unit, or by hand): reloaded.
+    subprocess.run(["ip", "netns", "exec", gateway["netns"], "nft", "delete", "table", "inet", "routevpn_mss"],
+                   check=True)
+    assert gateway["run"](mesh, routevpn_tcp_mss_clamp=True).changed("v1-1") == 1
+    assert nft_table(gateway["netns"]) is not None
+
+    off = gateway["run"](mesh, routevpn_tcp_mss_clamp=False)
+    assert off.rc == 0 and off.changed("v1-1") == 2, off
+    assert nft_table(gateway["netns"]) is None
+    assert gateway["run"](mesh, routevpn_tcp_mss_clamp=False).changed("v1-1") == 0
+
+
+def _boot(gateway):
+    tmp = gateway["tmp"]
+    return subprocess.run([str(tmp / "libexec" / "routevpn-tunnels"), "up", gateway["netns"],
+                           str(tmp / "etc" / (gateway["netns"] + ".conf"))], capture_output=True, text=True,
+                          check=False)
+
+
+def test_tunnels_on_a_real_kernel(gateway, kernel_feature):
+    """Kernel tier: apply, idempotence, the boot unit's script, a link leaving the plan."""
+    kernel_feature("xfrm_interface")
+    netns = gateway["netns"]
+    mesh = mesh_plan({1: 1, 2: 2})
+    applied = gateway["run"](mesh, routevpn_tcp_mss_clamp=True)
+    assert applied.rc == 0 and applied.changed("v1-1") > 0, applied
+    for end in mesh["hosts"]["v1-1"]:
+        link = link_of(end["interface"], netns=netns)
+        assert link is not None and "UP" in link["flags"] and link["mtu"] == 1500, link
+        assert link["linkinfo"]["info_kind"] == "xfrm" and link["linkinfo"]["info_data"]["if_id"] == end["if_id"]
+        assert addresses_of(end["interface"], netns=netns) == sorted([end["address_v6"], end["address_v4"]])
+    for check in (False, True):
+        again = gateway["run"](mesh, check=check, routevpn_tcp_mss_clamp=True)
+        assert again.rc == 0 and again.changed("v1-1") == 0, again
+
+    # A reboot: the interfaces and the MSS table are gone; the boot script brings them back as the role wants them.
+    for end in mesh["hosts"]["v1-1"]:
+        subprocess.run(["ip", "-n", netns, "link", "del", end["interface"]], check=True)
+    subprocess.run(["ip", "netns", "exec", netns, "nft", "delete", "table", "inet", "routevpn_mss"], check=True)
+    boot = _boot(gateway)
+    assert boot.returncode == 0, boot.stderr
+    assert nft_table(netns) is not None
+    after_boot = gateway["run"](mesh, check=True, routevpn_tcp_mss_clamp=True)
+    assert after_boot.rc == 0 and after_boot.changed("v1-1") == 0, after_boot
+    assert _boot(gateway).returncode == 0, "a second start of the unit must change nothing"
+
+    # v2-2 leaves the inventory: its tunnel goes, the other stays untouched.
+    smaller = mesh_plan({1: 1, 2: 1})
+    index_before = link_of("rv-21", netns=netns)["ifindex"]
+    removed = gateway["run"](smaller, routevpn_tcp_mss_clamp=True)
+    assert removed.rc == 0, removed
+    assert "rv-22: delete from netns %s (not in the list)" % netns in removed.output
+    assert link_of("rv-22", netns=netns) is None
+    assert link_of("rv-21", netns=netns)["ifindex"] == index_before
+    assert [link["ifname"] for link in ip_json("link", "show", "type", "xfrm", netns=netns)] == ["rv-21"]
+
+
+def test_switching_a_gateway_from_xfrm_to_vti(gateway, kernel_feature):
+    kernel_feature("xfrm_interface")
+    kernel_feature("vti6")
+    netns = gateway["netns"]
+    assert gateway["run"](mesh_plan({1: 1, 2: 1})).rc == 0
+    switched = gateway["run"](mesh_plan({1: 1, 2: 1}, **{"v1-1": {"routevpn_tunnel_type": "vti"}}))
+    assert switched.rc == 0, switched
+    assert link_of("rv-21", netns=netns)["linkinfo"]["info_kind"] == "vti6"
+    back = gateway["run"](mesh_plan({1: 1, 2: 1}))
+    assert back.rc == 0 and link_of("rv-21", netns=netns)["linkinfo"]["info_kind"] == "xfrm", back
+
