@@ -45,8 +45,11 @@ def write_playbook(tmp_path, plays, name="playbook.yml"):
     return path
 
 
-def run_playbook(tmp_path, inventory, playbook, check=False, extra=(), env=None, timeout=900):
+def run_playbook(tmp_path, inventory, playbook, check=False, extra=(), env=None, timeout=900, netns=None):
+    """``netns``: run ansible-playbook inside this namespace, which the gateway then sees as its own (public) one."""
     command = [ansible_bin("ansible-playbook"), "-i", str(inventory), str(playbook), "--diff"]
+    if netns:
+        command = ["ip", "netns", "exec", netns] + command
     if check:
         command.append("--check")
     command.extend(extra)
