@@ -1,0 +1,91 @@
+"""The reference lab's plan, fed to one role at a time by ansible-playbook.
+
+The inventory is the reference lab (3 sites x 2 gateways, built like the
+planner's tests build hostvars); the playbook plans on localhost the way
+playbooks/mesh.yml does, then applies one role to the gateways named in
+``--limit``.  Each gateway under test runs ansible-playbook inside its own
+scratch network namespace, so that the daemons a role starts (charon in the
+"public" namespace) live there and nowhere else.
+"""
+
+import subprocess
+import sys
+import time
+
+import yaml
+
+from ..collection_paths import ansible_bin, ansible_env
+from ..plugins.module_utils.mesh_inventory import inventory
+from .role_runner import PlaybookRun
+
+REFERENCE_LAYOUT = {1: 2, 2: 2, 3: 2}
+SITE_PREFIXES = {
+    "site1": ["10.1.0.0/16", "2001:db8:a1::/64"],
+    "site2": ["10.2.0.0/16", "2001:db8:a2::/64"],
+    "site3": ["10.3.0.0/16", "2001:db8:a3::/64"],
+}
+
+
+def lab_hostvars(drop=(), **extra):
+    """hostvars of the reference lab, without the gateways in ``drop``."""
+    hostvars = inventory(REFERENCE_LAYOUT, **extra)
+    for variables in hostvars.values():
+        variables["routevpn_sites"] = dict(
+            (site, dict(spec, prefixes=SITE_PREFIXES[site])) for site, spec in variables["routevpn_sites"].items())
+    for name in drop:
+        del hostvars[name]
+    return hostvars
+
+
+def write_inventory(tmp_path, hostvars, host_vars=None, name="inventory.yml"):
+    """Every gateway reachable with connection local; ``host_vars`` adds per-host settings (paths, namespaces)."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    hosts = {}
+    for host, variables in hostvars.items():
+        hosts[host] = dict(variables, **local)
+        hosts[host].update((host_vars or {}).get(host, {}))
+    data = {"all": {"hosts": {"localhost": dict(local)}, "children": {"routevpn_gateways": {"hosts": hosts}}}}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def write_role_playbook(tmp_path, role):
+    plays = [
+        {"name": "Plan on the controller, as playbooks/mesh.yml does", "hosts": "localhost", "gather_facts": False,
+         "tasks": [{"ansible.builtin.set_fact": {
+             "routevpn_mesh_plan": "{{ hostvars | routevpn.mesh.mesh_plan(groups['routevpn_gateways']) }}"}}]},
+        {"name": "Apply " + role, "hosts": "routevpn_gateways", "gather_facts": False, "roles": [role]},
+    ]
+    path = tmp_path / ("play-%s.yml" % role.rsplit(".", 1)[-1])
+    path.write_text(yaml.safe_dump(plays, sort_keys=False))
+    return path
+
+
+def run_role(tmp_path, inventory_path, playbook, host, netns=None, check=False, extra_vars=None, timeout=600):
+    command = [ansible_bin("ansible-playbook"), "-i", str(inventory_path), str(playbook), "--diff", "-v",
+               "--limit", "localhost,%s" % host]
+    if check:
+        command.append("--check")
+    if extra_vars:
+        command.extend(["-e", yaml.safe_dump(extra_vars, default_flow_style=True).strip()])
+    if netns:
+        command = ["ip", "netns", "exec", netns] + command
+    proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(tmp_path), timeout=timeout,
+                          check=False)
+    return PlaybookRun(proc)
+
+
+def run(*command, check=True):
+    return subprocess.run(command, capture_output=True, text=True, check=check)
+
+
+def wait_until(predicate, timeout, interval=0.2, message="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, message))
+        time.sleep(interval)

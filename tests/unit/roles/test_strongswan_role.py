@@ -1,0 +1,319 @@
+"""The strongswan role against real charon daemons, natively.
+
+Each gateway runs ansible-playbook inside its own scratch namespace; the role
+starts charon-systemd there itself (routevpn_service_manager: direct), with
+Debian's plugin configuration plus the role's drop-in, and loads the rendered
+files with swanctl.  This kernel has no ESP, so CHILD_SAs cannot be installed
+here, but charon loads the connections, installs their trap policies (with
+the if_id) and two role-configured charons establish an IKE_SA with each
+other: that proves the two ends' ids, proposals and derived keys agree.
+"""
+
+import base64
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import stat
+import time
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import derive_psk, plan
+
+from ..plugins.module_utils.mesh_inventory import MASTER
+from .mesh_roles import lab_hostvars, run, run_role, wait_until, write_inventory, write_role_playbook
+
+vici = pytest.importorskip("vici")
+
+ROLE = "routevpn.mesh.strongswan"
+CHARON = "/usr/sbin/charon-systemd"
+STRONGSWAN_CONF = """\
+charon {
+  load_modular = yes
+  plugins {
+    include /etc/strongswan.d/charon/*.conf
+  }
+}
+include %s/*.conf
+"""
+
+
+def plan_of(hostvars):
+    return plan(hostvars, sorted(hostvars))
+
+
+def stop_charon(pid_file):
+    try:
+        pid = int(pathlib.Path(pid_file).read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        if os.readlink("/proc/%d/exe" % pid) != CHARON:
+            return
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not os.path.exists("/proc/%d" % pid) or "zombie" in _state(pid):
+                return
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _state(pid):
+    try:
+        return pathlib.Path("/proc/%d/status" % pid).read_text().split("State:", 1)[1].split("\n", 1)[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
+
+
+@pytest.fixture
+def gateways(tmp_path, scratch_netns_factory):
+    """make(host) -> a gateway: its namespace, its scratch /etc tree, its role variables."""
+    made = []
+
+    def make(host):
+        netns = scratch_netns_factory("rvsw")
+        run("ip", "-n", netns, "link", "set", "lo", "up")
+        root = tmp_path / host
+        run_dir = pathlib.Path("/run") / ("rvsw-" + uuid.uuid4().hex[:8])
+        for path in (root / "strongswan.d", root / "swanctl", run_dir):
+            path.mkdir(parents=True)
+        (root / "strongswan.conf").write_text(STRONGSWAN_CONF % (root / "strongswan.d"))
+        (root / "swanctl" / "swanctl.conf").write_text("include conf.d/*.conf\n")
+        gateway = SimpleNamespace(
+            host=host, netns=netns, root=root, run_dir=run_dir,
+            conf_d=root / "swanctl" / "conf.d", socket=str(run_dir / "charon.vici"), pid_file=str(run_dir / "charon.pid"),
+            variables={
+                "routevpn_strongswan_packages": [],
+                "routevpn_service_manager": "direct",
+                "routevpn_strongswan_swanctl_dir": str(root / "swanctl"),
+                "routevpn_strongswan_conf_dir": str(root / "strongswan.d"),
+                "routevpn_strongswan_conf_file": str(root / "strongswan.conf"),
+                "routevpn_strongswan_vici_socket": str(run_dir / "charon.vici"),
+                "routevpn_strongswan_pid_file": str(run_dir / "charon.pid"),
+                "routevpn_strongswan_log_file": str(root / "charon.log"),
+            })
+        made.append(gateway)
+        return gateway
+
+    try:
+        yield make
+    finally:
+        for gateway in made:
+            stop_charon(gateway.pid_file)
+            shutil.rmtree(str(gateway.run_dir), ignore_errors=True)
+
+
+def apply(tmp_path, gateway, hostvars, check=False, extra_vars=None, name="inventory.yml"):
+    inventory = write_inventory(tmp_path, hostvars, {gateway.host: gateway.variables}, name=name)
+    return run_role(tmp_path, inventory, write_role_playbook(tmp_path, ROLE), gateway.host, netns=gateway.netns,
+                    check=check, extra_vars=extra_vars)
+
+
+def session(gateway):
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(gateway.socket)
+    return vici.Session(sock)
+
+
+def text(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, list):
+        return [text(item) for item in value]
+    return value
+
+
+def loaded_connections(gateway):
+    return dict((name, conn) for item in session(gateway).list_conns() for name, conn in item.items())
+
+
+def ike_sas(gateway):
+    return dict((name, dict((k, text(v)) for k, v in sa.items() if k != "child-sas"))
+                for item in session(gateway).list_sas() for name, sa in item.items())
+
+
+def trap_policies(netns):
+    """{(remote IKE address, if_id)} of the outbound XFRM policies in the namespace, read from the kernel."""
+    found = set()
+    output = run("ip", "-n", netns, "xfrm", "policy").stdout
+    for block in re.split(r"\n(?=\S)", output):
+        if "dir out" not in block:
+            continue
+        remote = re.search(r"tmpl src \S+ dst (\S+)", block)
+        if_id = re.search(r"if_id (0x[0-9a-f]+)", block)
+        if remote and if_id:
+            found.add((remote.group(1), int(if_id.group(1), 16)))
+    return found
+
+
+def secrets_of(ends):
+    keys = [derive_psk(MASTER, end["link"]) for end in ends]
+    return keys + [base64.b64encode(key.encode()).decode() for key in keys]
+
+
+def contents(gateway):
+    """The role's files in conf.d, without backups."""
+    return dict((name, (gateway.conf_d / name).read_bytes()) for name in conf_files(gateway) if not name.endswith("~"))
+
+
+def conf_files(gateway):
+    return sorted(path.name for path in gateway.conf_d.iterdir()) if gateway.conf_d.exists() else []
+
+
+def test_check_apply_idempotent_with_every_link_loaded(tmp_path, gateways):
+    gateway = gateways("v1-1")
+    hostvars = lab_hostvars()
+    ends = plan_of(hostvars)["hosts"]["v1-1"]
+    names = sorted(end["connection"] for end in ends)
+    assert names == ["rv-21", "rv-22", "rv-31", "rv-32"]
+
+    checked = apply(tmp_path, gateway, hostvars, check=True)
+    assert checked.rc == 0 and checked.changed("v1-1") > 0, checked
+    assert conf_files(gateway) == [] and not os.path.exists(gateway.pid_file)
+
+    applied = apply(tmp_path, gateway, hostvars)
+    assert applied.rc == 0 and applied.changed("v1-1") > 0, applied
+    assert conf_files(gateway) == sorted(["routevpn-%s.conf" % n for n in names] + ["routevpn.secrets.conf"])
+    assert stat.S_IMODE((gateway.conf_d / "routevpn.secrets.conf").stat().st_mode) == 0o600
+    for name in names:
+        assert stat.S_IMODE((gateway.conf_d / ("routevpn-%s.conf" % name)).stat().st_mode) == 0o644
+
+    # The drop-in reached charon: no connmark, no bypass-lan, no rule 220.
+    plugins = text(session(gateway).stats()["plugins"])
+    assert "kernel-netlink" in plugins and "connmark" not in plugins and "bypass-lan" not in plugins
+    assert "220" not in run("ip", "-n", gateway.netns, "rule").stdout
+    assert "220" not in run("ip", "-6", "-n", gateway.netns, "rule").stdout
+
+    conns = loaded_connections(gateway)
+    assert sorted(conns) == names
+    for end in ends:
+        conn = conns[end["connection"]]
+        assert text(conn["local_addrs"]) == [end["local_ike_address"]]
+        assert text(conn["remote_addrs"]) == [end["remote_ike_address"]]
+        assert text(conn["version"]) == "IKEv2" and text(conn["dpd_delay"]) == "10"
+        assert text(conn["local-1"]["id"]) == end["local_id"] and text(conn["remote-1"]["id"]) == end["remote_id"]
+        assert text(conn["local-1"]["class"]) == "pre-shared key"
+        child = conn["children"][end["connection"]]
+        assert text(child["local-ts"]) == ["0.0.0.0/0", "::/0"] and text(child["remote-ts"]) == ["0.0.0.0/0", "::/0"]
+        # v1-1 has the lower gateway id on every link: it initiates (vici calls restart "start").
+        assert text(child["dpd_action"]) == "start" and text(child["close_action"]) == "start"
+    assert sorted(text(session(gateway).get_shared()["keys"])) == ["ike-" + n for n in names]
+    # if_id: charon's trap policies in the kernel carry each link's if_id.
+    assert trap_policies(gateway.netns) == set((end["remote_ike_address"], end["if_id"]) for end in ends)
+
+    again = apply(tmp_path, gateway, hostvars)
+    assert again.rc == 0 and again.changed("v1-1") == 0, again
+    checked_again = apply(tmp_path, gateway, hostvars, check=True)
+    assert checked_again.rc == 0 and checked_again.changed("v1-1") == 0, checked_again
+
+    assert "loaded ike secret 'ike-rv-21'" in applied.output
+    for output in (checked.output, applied.output, again.output, checked_again.output):
+        for secret in secrets_of(ends):
+            assert secret not in output
+
+
+def test_settings_change_restarts_charon_and_reloads(tmp_path, gateways):
+    gateway = gateways("v1-1")
+    hostvars = lab_hostvars()
+    assert apply(tmp_path, gateway, hostvars).rc == 0
+    pid = pathlib.Path(gateway.pid_file).read_text()
+
+    restarted = apply(tmp_path, gateway, hostvars,
+                      extra_vars={"routevpn_strongswan_disabled_plugins": ["connmark", "bypass-lan", "resolve"]})
+    assert restarted.rc == 0, restarted
+    assert pathlib.Path(gateway.pid_file).read_text() != pid
+    assert "resolve" not in text(session(gateway).stats()["plugins"])
+    assert sorted(loaded_connections(gateway)) == ["rv-21", "rv-22", "rv-31", "rv-32"]
+
+
+def test_removed_link_is_unloaded_and_its_ike_sa_closed(tmp_path, gateways):
+    gateway = gateways("v3-1")
+    hostvars = lab_hostvars()
+    ends = dict((end["peer"], end) for end in plan_of(hostvars)["hosts"]["v3-1"])
+    assert apply(tmp_path, gateway, hostvars).rc == 0
+    # v3-1 only responds on its links (higher id): start IKE_SAs by hand,
+    # they stay CONNECTING (no peer answers here).
+    for conn in ("rv-12", "rv-21"):
+        run("swanctl", "--initiate", "--child", conn, "--timeout", "1", "--uri", "unix://" + gateway.socket, check=False)
+    assert {"rv-12", "rv-21"} <= set(ike_sas(gateway))
+    kept = ike_sas(gateway)["rv-21"]["uniqueid"]
+
+    removed = apply(tmp_path, gateway, lab_hostvars(drop=["v1-2"]))
+    assert removed.rc == 0 and removed.changed("v3-1") > 0, removed
+    assert "routevpn-rv-12.conf" not in conf_files(gateway)
+    assert "ike-rv-12" not in (gateway.conf_d / "routevpn.secrets.conf").read_text()
+    assert sorted(loaded_connections(gateway)) == ["rv-11", "rv-21", "rv-22"]
+    assert "ike-rv-12" not in text(session(gateway).get_shared()["keys"])
+    sas = ike_sas(gateway)
+    assert "rv-12" not in sas
+    assert sas["rv-21"]["uniqueid"] == kept, "an unrelated IKE_SA was dropped"
+    assert (ends["v1-2"]["remote_ike_address"], ends["v1-2"]["if_id"]) not in trap_policies(gateway.netns)
+
+    again = apply(tmp_path, gateway, lab_hostvars(drop=["v1-2"]))
+    assert again.rc == 0 and again.changed("v3-1") == 0, again
+
+
+def test_refused_configuration_puts_the_previous_files_back(tmp_path, gateways):
+    gateway = gateways("v1-1")
+    hostvars = lab_hostvars()
+    assert apply(tmp_path, gateway, hostvars).rc == 0
+    before = contents(gateway)
+
+    # A value charon rejects: the files parse, the load fails, the old ones return.
+    refused = apply(tmp_path, gateway, hostvars, extra_vars={"routevpn_strongswan_esp_proposals": "aes256gcm16-nodh99"})
+    assert refused.rc != 0 and "charon refused the new swanctl configuration" in refused.output, refused
+    assert "invalid value for: esp_proposals" in refused.output
+    assert contents(gateway) == before
+    assert sorted(loaded_connections(gateway)) == ["rv-21", "rv-22", "rv-31", "rv-32"]
+
+    # A file that does not parse never replaces the working one.
+    broken = apply(tmp_path, gateway, hostvars, extra_vars={"routevpn_strongswan_proposals": "aes256gcm16 }"})
+    assert broken.rc != 0 and "failed to validate" in broken.output, broken
+    assert contents(gateway) == before
+
+    # Someone else's broken file: nothing is loaded (swanctl would unload all).
+    (gateway.conf_d / "other.conf").write_text("connections {\n  other {\n")
+    stopped = apply(tmp_path, gateway, hostvars, extra_vars={"routevpn_strongswan_dpd_delay": "15s"})
+    assert stopped.rc != 0 and "does not parse" in stopped.output, stopped
+    assert sorted(loaded_connections(gateway)) == ["rv-21", "rv-22", "rv-31", "rv-32"]
+    (gateway.conf_d / "other.conf").unlink()
+    assert contents(gateway) == before
+
+    fixed = apply(tmp_path, gateway, hostvars, extra_vars={"routevpn_strongswan_dpd_delay": "15s"})
+    assert fixed.rc == 0 and fixed.changed("v1-1") > 0, fixed
+    assert set(text(conn["dpd_delay"]) for conn in loaded_connections(gateway).values()) == {"15"}
+    assert not [name for name in conf_files(gateway) if name.endswith("~")]
+
+
+def test_two_gateways_establish_their_ike_sa(tmp_path, gateways):
+    hostvars = lab_hostvars()
+    low, high = gateways("v1-1"), gateways("v2-1")
+    end = [e for e in plan_of(hostvars)["hosts"]["v1-1"] if e["peer"] == "v2-1"][0]
+    run("ip", "link", "add", "rvsw" + uuid.uuid4().hex[:6], "type", "veth", "peer", "name", "pub0", "netns", high.netns)
+    veth = [line.split(":")[1].strip().split("@")[0] for line in run("ip", "-o", "link").stdout.splitlines()
+            if line.split(":")[1].strip().startswith("rvsw")][-1]
+    run("ip", "link", "set", veth, "netns", low.netns, "name", "pub0")
+    for gateway, address in ((low, end["local_ike_address"]), (high, end["remote_ike_address"])):
+        run("ip", "-n", gateway.netns, "addr", "add", address + "/32", "dev", "pub0", "nodad")
+        run("ip", "-n", gateway.netns, "link", "set", "pub0", "up")
+
+    # The responder first, so that the initiator's first attempt finds it ready.
+    assert apply(tmp_path, high, hostvars, name="inventory-high.yml").rc == 0
+    assert apply(tmp_path, low, hostvars, name="inventory-low.yml").rc == 0
+
+    def established():
+        sa = ike_sas(low).get("rv-21")
+        return sa if sa and sa["state"] == "ESTABLISHED" else None
+
+    sa = wait_until(established, 30, message="IKE_SA rv-21 ESTABLISHED")
+    assert (sa["encr-alg"], sa["encr-keysize"], sa["prf-alg"], sa["dh-group"]) == (
+        "AES_GCM_16", "256", "PRF_HMAC_SHA2_384", "ECP_384")
+    assert (sa["local-id"], sa["remote-id"]) == ("v1-1", "v2-1")
+    assert ike_sas(high)["rv-11"]["state"] == "ESTABLISHED"
