@@ -46,10 +46,12 @@ def write_playbook(tmp_path, plays, name="playbook.yml"):
 
 
 def run_playbook(tmp_path, inventory, playbook, check=False, extra=(), env=None, timeout=900, netns=None):
-    """``netns``: run ansible-playbook inside this namespace, which the gateway then sees as its own (public) one."""
+    """``netns``: run ansible-playbook in this network namespace, which the gateway then sees as its public one."""
     command = [ansible_bin("ansible-playbook"), "-i", str(inventory), str(playbook), "--diff"]
     if netns:
-        command = ["ip", "netns", "exec", netns] + command
+        # nsenter, not `ip netns exec`: the latter also unshares the mount namespace, and a namespace the
+        # playbook creates (a bind mount under /run/netns) would not be seen outside of it.
+        command = ["nsenter", "--net=/run/netns/" + netns] + command
     if check:
         command.append("--check")
     command.extend(extra)
