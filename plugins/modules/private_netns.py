@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: private_netns
 short_description: Manage the private network namespace of a route-based VPN gateway
 version_added: 0.1.0
-author: routevpn.mesh developers
+author: routevpn.mesh developers (@routevpn)
 description:
   - Creates a named network namespace (C(/run/netns/NAME), as C(ip netns add) does) over netlink, with pyroute2.
   - Moves the listed LAN interfaces into it, sets their addresses, and brings them and C(lo) up.
@@ -26,12 +26,15 @@ description:
     list its addresses here rather than configuring it on the public side.
 requirements:
   - pyroute2 >= 0.7.2
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
   platform:
+    support: full
     platforms: linux
 options:
   name:

@@ -54,7 +54,7 @@ def _raw_tokens(text):
 
 def _pretty_tokens(text):
     # One element per line, so values may hold spaces (DN identities do).
-    items = None
+    items, key = None, None
     for line in text.splitlines():
         line = line.strip()
         if not line:
@@ -183,7 +183,7 @@ def _network(text):
 # -- the judgement ------------------------------------------------------------------
 def _hex_id(value):
     try:
-        return int(str(value).split("/")[0], 16)
+        return int(str(value).split("/", 1)[0], 16)
     except ValueError:
         return None
 

@@ -66,10 +66,10 @@ def tunnel_config(ends, netns=None, mtu=1500):
             if not item["addresses"]:
                 raise TunnelPlanError(
                     "%s (link %s): a %s device carries only IPv%d but the link has no IPv%d transfer address; "
-                    "set routevpn_transfer_prefix_v%d" % (end["interface"], end["link"],
-                                                        "vti6" if family == 6 else "vti", family, family, family))
+                    "set routevpn_transfer_prefix_v%d"
+                    % (end["interface"], end["link"], item["mode"], family, family, family))
             result["vti"].append(item)
         else:
-            raise TunnelPlanError("%s (link %s): unknown tunnel_type %r" % (end["interface"], end["link"],
-                                                                           end["tunnel_type"]))
+            raise TunnelPlanError("%s (link %s): unknown tunnel_type %r"
+                                  % (end["interface"], end["link"], end["tunnel_type"]))
     return result

@@ -328,12 +328,12 @@ class PrivateNetns(object):
             after = self._predict(before, steps) if steps else before
         leaks = self.leaks() if self.state == "present" else []
         if leaks and self.forbid_leaks:
-            raise LeakError(
-                "netns %s is joined directly to the public namespace by %s; only tunnel devices may cross "
-                "(delete the device, or move both of its ends to one side)"
-                % (self.name, ", ".join("%s (%s, in %s)" % (leak["interface"], leak["kind"] or "device",
-                                                           "netns " + leak["netns"] if leak["netns"]
-                                                           else "the public namespace") for leak in leaks)))
+            named = ", ".join(
+                "%s (%s, in %s)" % (leak["interface"], leak["kind"] or "device",
+                                    "netns " + leak["netns"] if leak["netns"] else "the public namespace")
+                for leak in leaks)
+            raise LeakError("netns %s is joined directly to the public namespace by %s; only tunnel devices may "
+                            "cross (delete the device, or move both of its ends to one side)" % (self.name, named))
         return {
             "changed": bool(steps),
             "changes": self.changes,

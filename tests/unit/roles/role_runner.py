@@ -15,8 +15,8 @@ class PlaybookRun(object):
     def __init__(self, proc):
         self.rc = proc.returncode
         self.output = proc.stdout + proc.stderr
-        self.recap = dict((m.group("host"), dict((k, int(m.group(k))) for k in ("ok", "changed", "failed",
-                                                                               "unreachable")))
+        counters = ("ok", "changed", "failed", "unreachable")
+        self.recap = dict((m.group("host"), dict((k, int(m.group(k))) for k in counters))
                           for m in _RECAP.finditer(self.output.split("PLAY RECAP", 1)[-1]))
 
     def changed(self, host):

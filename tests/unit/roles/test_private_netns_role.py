@@ -43,8 +43,8 @@ def gateway(tmp_path, scratch_netns_factory):
     plug_lans()
     variables = {
         "routevpn_private_netns": netns,
-        "routevpn_private_interfaces": [lans[0], {"name": lans[1], "addresses": ["10.1.0.1/24",
-                                                                                "2001:db8:a1::1/64"]}],
+        "routevpn_private_interfaces": [lans[0], {"name": lans[1],
+                                                  "addresses": ["10.1.0.1/24", "2001:db8:a1::1/64"]}],
         "routevpn_private_netns_config_dir": str(tmp_path / "etc"),
         "routevpn_libexec_dir": str(tmp_path / "libexec"),
     }

@@ -187,4 +187,3 @@ def test_switching_a_gateway_from_xfrm_to_vti(gateway, kernel_feature):
     assert link_of("rv-21", netns=netns)["linkinfo"]["info_kind"] == "vti6"
     back = gateway["run"](mesh_plan({1: 1, 2: 1}))
     assert back.rc == 0 and link_of("rv-21", netns=netns)["linkinfo"]["info_kind"] == "xfrm", back
-
