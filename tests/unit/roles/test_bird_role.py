@@ -245,3 +245,121 @@ def test_sites_exchange_only_their_private_routes_with_ecmp(tmp_path, gateways):
     assert bgp_sessions(v11)["rv-21-v6"].startswith("Established")
     wait_until(lambda: kernel_routes(v11, "6").get("2001:db8:a2::/64") == ["rv-21"], 30,
                message="2001:db8:a2::/64 over rv-21 only")
+
+
+ROUTER_CONF = """\
+router id 10.1.0.254;
+protocol device { }
+protocol direct { ipv4; ipv6; interface "net0"; }
+protocol kernel { ipv4 { export all; }; merge paths on; }
+protocol kernel { ipv6 { export all; }; merge paths on; }
+protocol ospf v2 {
+  ecmp yes; merge external yes;
+  ipv4 { import all; export where source = RTS_DEVICE; };
+  area 0 { interface "br0" { hello 1; dead 4; }; };
+}
+protocol ospf v3 {
+  ecmp yes; merge external yes;
+  ipv6 { import all; export where source = RTS_DEVICE; };
+  area 0 { interface "br0" { hello 1; dead 4; }; };
+}
+"""
+
+
+def test_site_routers_over_ospf_and_sibling_gateways(tmp_path, gateways, scratch_netns_factory):
+    """R1 behind v1-1 and v1-2 (OSPF on one LAN), v2-1 across two tunnels.
+
+    Site1's networks come from R1 (as OSPF externals), reach site2 over both
+    gateways; site2's come back over BGP and reach R1 from both gateways.
+    Each gateway keeps its own tunnel for site2, never its sibling's route.
+    """
+    hostvars = lab_hostvars()
+    ends = dict(((end["gateway"], end["peer"]), end) for link in plan_of(hostvars)["links"] for end in link["ends"])
+    router = scratch_netns_factory("rvbr")
+    run("ip", "-n", router, "link", "set", "lo", "up")
+    run("ip", "-n", router, "link", "add", "br0", "type", "bridge")
+    run("ip", "-n", router, "addr", "add", "10.1.0.254/24", "dev", "br0")
+    run("ip", "-n", router, "link", "set", "br0", "up")
+    run("ip", "-n", router, "link", "add", "net0", "type", "veth", "peer", "name", "net1")
+    run("ip", "-n", router, "addr", "add", "10.1.5.1/24", "dev", "net0")
+    run("ip", "-n", router, "addr", "add", "2001:db8:a1::1/64", "dev", "net0", "nodad")
+    for name in ("net0", "net1"):
+        run("ip", "-n", router, "link", "set", name, "up")
+
+    site1 = []
+    for number, host in enumerate(("v1-1", "v1-2"), 1):
+        gateway = gateways(host)
+        run("ip", "-n", router, "link", "add", "port%d" % number, "type", "veth", "peer", "name", "lan0",
+            "netns", gateway.netns)
+        run("ip", "-n", router, "link", "set", "port%d" % number, "master", "br0", "up")
+        run("ip", "-n", gateway.netns, "addr", "add", "10.1.0.%d/24" % number, "dev", "lan0")
+        run("ip", "-n", gateway.netns, "link", "set", "lan0", "up")
+        gateway.variables["routevpn_private_interfaces"] = ["lan0"]
+        site1.append(gateway)
+    v21 = gateways("v2-1", routevpn_bird_private_protocol="none")
+    for gateway in site1:
+        mine, theirs = ends[(gateway.host, "v2-1")], ends[("v2-1", gateway.host)]
+        _tunnel(gateway, v21, mine["interface"], theirs["interface"])
+        _address(gateway, mine)
+        _address(v21, theirs)
+
+    router_conf = site1[0].base / "router.conf"
+    router_conf.write_text(ROUTER_CONF)
+    router_pid = str(site1[0].base / "router.pid")
+    run("ip", "netns", "exec", router, "bird", "-c", str(router_conf), "-s", str(site1[0].base / "router.ctl"),
+        "-P", router_pid)
+    try:
+        applied = apply(tmp_path, site1 + [v21], hostvars)
+        assert applied.rc == 0, applied
+
+        # Site1's networks, learned from R1, reach site2 over both gateways.
+        wait_until(lambda: kernel_routes(v21, "6").get("2001:db8:a1::/64") == ["rv-11", "rv-12"], 90,
+                   message="2001:db8:a1::/64 over rv-11 and rv-12 in v2-1's kernel")
+        assert kernel_routes(v21, "4").get("10.1.5.0/24") == ["rv-11", "rv-12"]
+        assert exported_by(site1[0], "rv-21-v4") == ["10.1.0.0/24", "10.1.5.0/24"]
+        assert exported_by(site1[0], "rv-21-v6") == ["2001:db8:a1::/64"]
+
+        # Site2's networks reach R1 from both gateways (OSPF externals, ECMP).
+        wait_until(lambda: kernel_routes(SimpleNamespace(netns=router), "6").get("2001:db8:a2::/64") == ["br0", "br0"],
+                   30, message="2001:db8:a2::/64 via both gateways in R1's kernel")
+        # Each gateway uses its own tunnel, not its sibling's route over the LAN.
+        for gateway in site1:
+            assert kernel_routes(gateway, "6").get("2001:db8:a2::/64") == ["rv-21"]
+            assert kernel_routes(gateway, "4").get("10.2.0.0/16") == ["rv-21"]
+    finally:
+        stop_bird(router_pid)
+
+
+def _render(template, variables):
+    """Render a role template with Ansible's own templating, as the template module would."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    trusted = dict((key, trust_as_template(value) if isinstance(value, str) else value)
+                   for key, value in variables.items())
+    return Templar(loader=DataLoader(), variables=trusted).template(trust_as_template(template.read_text()))
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_unit_accepted_by_systemd_next_to_the_namespace_unit(tmp_path):
+    """systemd's own parser accepts the unit, and finds the private_netns role's unit it requires."""
+    import yaml
+
+    from ..collection_paths import COLLECTION_ROOT
+
+    roles = COLLECTION_ROOT / "roles"
+    variables = yaml.safe_load((roles / "bird" / "defaults" / "main.yml").read_text())
+    variables.update(yaml.safe_load((roles / "bird" / "vars" / "main.yml").read_text()))
+    variables["routevpn_private_netns"] = "private"
+    (tmp_path / "routevpn-bird@private.service").write_text(
+        _render(roles / "bird" / "templates" / "routevpn-bird.service.j2", variables))
+    netns_template = roles / "private_netns" / "templates" / "routevpn-netns@.service.j2"
+    if netns_template.exists():
+        netns_vars = yaml.safe_load((roles / "private_netns" / "defaults" / "main.yml").read_text())
+        netns_vars.update(ansible_managed="test", routevpn_libexec_dir=str(tmp_path))
+        (tmp_path / "routevpn-netns@.service").write_text(_render(netns_template, netns_vars))
+        script = tmp_path / "routevpn-netns"
+        script.write_text("#!/bin/sh\n")
+        script.chmod(0o755)
+    verified = run("systemd-analyze", "verify", "--man=no", str(tmp_path / "routevpn-bird@private.service"), check=False)
+    assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
