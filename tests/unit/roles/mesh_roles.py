@@ -8,13 +8,14 @@ scratch network namespace, so that the daemons a role starts (charon in the
 "public" namespace) live there and nowhere else.
 """
 
+import re
 import subprocess
 import sys
 import time
 
 import yaml
 
-from ..collection_paths import ansible_bin, ansible_env
+from ..collection_paths import COLLECTION_ROOT, ansible_bin, ansible_env
 from ..plugins.module_utils.mesh_inventory import inventory
 from .role_runner import PlaybookRun
 
@@ -89,3 +90,12 @@ def wait_until(predicate, timeout, interval=0.2, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %ss waiting for %s" % (timeout, message))
         time.sleep(interval)
+
+
+def documented_variables(role):
+    """(argument_specs options, README table rows, defaults/main.yml keys) of a role."""
+    root = COLLECTION_ROOT / "roles" / role
+    spec = yaml.safe_load((root / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    table = re.findall(r"^\| `([a-z0-9_]+)` \|", (root / "README.md").read_text(), re.MULTILINE)
+    defaults = yaml.safe_load((root / "defaults" / "main.yml").read_text()) or {}
+    return sorted(spec), sorted(table), sorted(defaults)

@@ -23,7 +23,7 @@ import pytest
 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import plan
 
-from .mesh_roles import lab_hostvars, run, run_role, wait_until, write_inventory, write_role_playbook
+from .mesh_roles import documented_variables, lab_hostvars, run, run_role, wait_until, write_inventory, write_role_playbook
 
 ROLE = "routevpn.mesh.bird"
 BIRD = "/usr/sbin/bird"
@@ -363,3 +363,9 @@ def test_unit_accepted_by_systemd_next_to_the_namespace_unit(tmp_path):
         script.chmod(0o755)
     verified = run("systemd-analyze", "verify", "--man=no", str(tmp_path / "routevpn-bird@private.service"), check=False)
     assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
+
+
+def test_readme_documents_every_variable_of_the_argument_specs():
+    spec, table, defaults = documented_variables("bird")
+    assert table == spec
+    assert set(defaults) <= set(spec), set(defaults) - set(spec)

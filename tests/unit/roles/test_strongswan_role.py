@@ -26,7 +26,7 @@ import pytest
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import derive_psk, plan
 
 from ..plugins.module_utils.mesh_inventory import MASTER
-from .mesh_roles import lab_hostvars, run, run_role, wait_until, write_inventory, write_role_playbook
+from .mesh_roles import documented_variables, lab_hostvars, run, run_role, wait_until, write_inventory, write_role_playbook
 
 vici = pytest.importorskip("vici")
 
@@ -317,3 +317,9 @@ def test_two_gateways_establish_their_ike_sa(tmp_path, gateways):
         "AES_GCM_16", "256", "PRF_HMAC_SHA2_384", "ECP_384")
     assert (sa["local-id"], sa["remote-id"]) == ("v1-1", "v2-1")
     assert ike_sas(high)["rv-11"]["state"] == "ESTABLISHED"
+
+
+def test_readme_documents_every_variable_of_the_argument_specs():
+    spec, table, defaults = documented_variables("strongswan")
+    assert table == spec
+    assert set(defaults) <= set(spec), set(defaults) - set(spec)
