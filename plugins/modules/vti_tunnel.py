@@ -20,8 +20,9 @@ description:
   - Sets C(net.ipv4.conf.DEVICE.disable_policy=1) (and the IPv6 one where the kernel has it) in the namespace the
     device ends up in, after the move, because moving a device resets its sysctls; without it the kernel drops
     the decrypted packets.
-  - A device whose mode, endpoints, keys or underlying device differ is deleted and created again; MTU, addresses
-    and the up/down state are changed in place.
+  - A device whose mode, endpoints, keys or underlying device differ is deleted and created again (a key changed
+    in place would silently move the device to other SAs); MTU, addresses and the up/down state are changed in
+    place. The MTU is 1500 unless set, not the kernel's default for VTI (1332) and VTI6 (1364).
   - Two forms, as in M(routevpn.mesh.xfrm_interface). With O(state=overridden), every VTI/VTI6 device whose name
     starts with O(prefix) and that the list does not hold is deleted.
 requirements:
@@ -66,6 +67,7 @@ options:
     description:
       - The list form; each item takes the options of the single form. Top-level O(netns), O(mtu), O(enabled),
         O(link), O(mode), O(local), O(remote), O(key), O(ikey) and O(okey) apply to items that do not set them.
+        Mutually exclusive with O(name) and O(addresses).
     type: list
     elements: dict
     suboptions:
@@ -151,9 +153,12 @@ changes:
   returned: always
   type: list
   elements: str
-  sample: ["rv-21: create vti in netns private", "rv-21: net.ipv4.conf.rv-21.disable_policy=1"]
+  sample: ["rv-21: create vti in netns private", "rv-21: move into netns private", "rv-21: mtu 1500",
+           "rv-21: addresses +169.254.65.144/31", "rv-21: net.ipv4.conf.rv-21.disable_policy=1", "rv-21: up"]
 interfaces:
-  description: The state of each listed device after the run (in check mode, the state it would have).
+  description:
+    - The state of each listed device after the run (in check mode, the state it would have). Empty for
+      O(state=absent) and O(state=deleted).
   returned: always
   type: list
   elements: dict
@@ -176,8 +181,11 @@ interfaces:
     okey:
       description: Output key.
       type: int
-    link_index:
-      description: Interface index of the underlying device (0 for none).
+    link:
+      description: The underlying device, named in the module's namespace (null for none).
+      type: str
+    fwmark:
+      description: The device's fwmark (read only; this module never sets it).
       type: int
     netns:
       description: The namespace it is in (null for the module's own).
@@ -196,29 +204,29 @@ interfaces:
       description: The device's C(disable_policy) sysctls, where the kernel has them.
       type: dict
   sample:
-    - {name: rv-21, kind: vti, local: 192.0.2.1, remote: 192.0.2.2, ikey: 4296, okey: 4296, link_index: 0,
+    - {name: rv-21, kind: vti, local: 192.0.2.1, remote: 192.0.2.2, ikey: 4296, okey: 4296, link: null, fwmark: 0,
        netns: private, mtu: 1500, addresses: ["169.254.65.144/31"], enabled: true,
        sysctls: {net.ipv4.conf.rv-21.disable_policy: "1"}}
 interface:
-  description: In the single form, the one device of RV(interfaces).
-  returned: when O(name) is used and O(state=present)
+  description: In the single form, the one element of RV(interfaces) (null for O(state=absent)).
+  returned: when O(name) is used
   type: dict
 """
 
-import ipaddress
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnel_links import VTI, TunnelError
+from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnel_kinds import VTI
 from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnel_module import (
+    MODULE_KWARGS,
     argument_spec,
-    run_tunnel_module,
+    run,
 )
 
 KIND_OPTIONS = dict(
     mode=dict(type="str", choices=["vti", "vti6"]),
     local=dict(type="str"),
     remote=dict(type="str"),
+    # Keys are marks that select SAs, not secrets.
     key=dict(type="int", no_log=False),
     ikey=dict(type="int", no_log=False),
     okey=dict(type="int", no_log=False),
@@ -226,36 +234,9 @@ KIND_OPTIONS = dict(
 )
 
 
-def normalise(entry):
-    name = entry["name"]
-    try:
-        local, remote = ipaddress.ip_address(entry["local"]), ipaddress.ip_address(entry["remote"])
-    except ValueError as exc:
-        raise TunnelError("%s: %s" % (name, exc))
-    if local.version != remote.version:
-        raise TunnelError("%s: local %s and remote %s are of different families" % (name, local, remote))
-    mode = entry.get("mode") or ("vti6" if local.version == 6 else "vti")
-    if (mode == "vti6") != (local.version == 6):
-        raise TunnelError("%s: mode %s needs IPv%d endpoints, got %s" % (name, mode, 6 if mode == "vti6" else 4, local))
-    if entry.get("key") is not None:
-        for which in ("ikey", "okey"):
-            if entry.get(which) not in (None, entry["key"]):
-                raise TunnelError("%s: key %s contradicts %s %s; give key or ikey/okey" % (name, entry["key"], which, entry[which]))
-            entry[which] = entry["key"]
-    for which in ("ikey", "okey"):
-        if not entry.get(which):
-            raise TunnelError("%s: %s (or key) is required: a VTI device without a key would take every SA" % (name, which))
-    entry.update(kind=mode, local=str(local), remote=str(remote))
-
-
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(KIND_OPTIONS),
-        mutually_exclusive=[("name", "config")],
-        required_one_of=[("name", "config")],
-        supports_check_mode=True,
-    )
-    run_tunnel_module(module, VTI, tuple(KIND_OPTIONS), normalise, required_for_present=("local", "remote"))
+    module = AnsibleModule(argument_spec=argument_spec(KIND_OPTIONS), **MODULE_KWARGS)
+    run(module, VTI, KIND_OPTIONS)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ description:
     moved into O(netns); its underlay, and so its SAs, stay in the namespace it was created in.
   - An interface whose if_id or underlying device differs is deleted and created again (the kernel cannot change
     them in place); MTU, addresses and the up/down state are changed in place, so links are not bounced needlessly.
+  - One call handles any number of interfaces with one netlink socket and one dump of links and addresses per
+    namespace involved.
   - Two forms. The single form manages one interface (O(name), O(state=present) or O(state=absent)). The list form
     manages many in one call (O(config)), in the convention of Ansible's network resource modules; with
     O(state=overridden) it also deletes every XFRM interface whose name starts with O(prefix) and that the list
@@ -38,16 +40,19 @@ options:
   if_id:
     description:
       - The XFRM interface id; SAs and policies with this if_id are bound to the interface.
-      - Non-zero. Required to create an interface.
+      - 1 to 4294967295, unique among the XFRM interfaces created from the module's namespace. Required unless
+        O(state=absent) or O(state=deleted).
     type: int
   link:
     description:
       - The underlying device, in the module's namespace. When neither the item nor the top level sets it, C(lo).
+      - An interface with another underlying device is recreated.
     type: str
   config:
     description:
-      - The list form; each item takes the options of the single form. O(netns), O(mtu), O(enabled) and O(link)
-        given at the top level apply to items that do not set them.
+      - The list form; each item takes the options of the single form. O(netns), O(mtu), O(enabled), O(if_id) and
+        O(link) given at the top level apply to items that do not set them. Mutually exclusive with O(name) and
+        O(addresses).
     type: list
     elements: dict
     suboptions:
@@ -113,13 +118,16 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changes:
-  description: What was changed (or, in check mode, would be), one line per step.
+  description: What was changed (or, in check mode, would be), one line per step, in the order applied.
   returned: always
   type: list
   elements: str
-  sample: ["rv-21: create xfrm in netns private", "rv-21: mtu 1500", "rv-21: up"]
+  sample: ["rv-21: create xfrm in netns private", "rv-21: move into netns private", "rv-21: mtu 1500",
+           "rv-21: addresses +2001:db8:ff::190/127", "rv-21: up"]
 interfaces:
-  description: The state of each listed interface after the run (in check mode, the state it would have).
+  description:
+    - The state of each listed interface after the run (in check mode, the state it would have). Empty for
+      O(state=absent) and O(state=deleted).
   returned: always
   type: list
   elements: dict
@@ -128,14 +136,14 @@ interfaces:
       description: Interface name.
       type: str
     kind:
-      description: C(xfrm).
+      description: V(xfrm).
       type: str
     if_id:
       description: The interface's if_id.
       type: int
-    link_index:
-      description: Interface index of the underlying device, in the module's namespace.
-      type: int
+    link:
+      description: The underlying device, named in the module's namespace.
+      type: str
     netns:
       description: The namespace it is in (null for the module's own).
       type: str
@@ -143,27 +151,28 @@ interfaces:
       description: MTU.
       type: int
     addresses:
-      description: Addresses with prefix length, link-local ones left out.
+      description: Addresses with prefix length, IPv6 link-local ones left out.
       type: list
       elements: str
     enabled:
       description: Whether it is up.
       type: bool
   sample:
-    - {name: rv-21, kind: xfrm, if_id: 4296, link_index: 1, netns: private, mtu: 1500,
+    - {name: rv-21, kind: xfrm, if_id: 4296, link: lo, netns: private, mtu: 1500,
        addresses: ["2001:db8:ff::190/127"], enabled: true}
 interface:
-  description: In the single form, the one interface of RV(interfaces).
-  returned: when O(name) is used and O(state=present)
+  description: In the single form, the one element of RV(interfaces) (null for O(state=absent)).
+  returned: when O(name) is used
   type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnel_links import XFRM, TunnelError
+from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnel_kinds import XFRM
 from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnel_module import (
+    MODULE_KWARGS,
     argument_spec,
-    run_tunnel_module,
+    run,
 )
 
 KIND_OPTIONS = dict(
@@ -172,21 +181,9 @@ KIND_OPTIONS = dict(
 )
 
 
-def normalise(entry):
-    if not 0 < entry["if_id"] <= 0xFFFFFFFF:
-        raise TunnelError("%s: if_id %s must be 1..4294967295 (the kernel rejects 0)" % (entry["name"], entry["if_id"]))
-    entry["kind"] = "xfrm"
-    entry["link"] = entry.get("link") or "lo"
-
-
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(KIND_OPTIONS),
-        mutually_exclusive=[("name", "config")],
-        required_one_of=[("name", "config")],
-        supports_check_mode=True,
-    )
-    run_tunnel_module(module, XFRM, tuple(KIND_OPTIONS), normalise, required_for_present=("if_id",))
+    module = AnsibleModule(argument_spec=argument_spec(KIND_OPTIONS), **MODULE_KWARGS)
+    run(module, XFRM, KIND_OPTIONS)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import tempfile
 
 import ansible
 
-from .collection_paths import COLLECTIONS_PATH
+from .collection_paths import COLLECTIONS_PATH, ansible_bin, ansible_env
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 
@@ -37,7 +37,8 @@ def debian_pyroute2_available():
     return probe.returncode == 0
 
 
-def run_module(module, args, check=False, diff=True, python=None):
+def run_module(module, args, check=False, diff=True, python=None, netns=None):
+    """``netns``: run the module inside this namespace, which it then sees as its own (public) one."""
     interpreter = DEBIAN_PYTHON if python == "debian" else sys.executable
     paths = [str(COLLECTIONS_PATH)]
     if python == "debian":
@@ -48,8 +49,11 @@ def run_module(module, args, check=False, diff=True, python=None):
         json.dump({"ANSIBLE_MODULE_ARGS": payload}, handle)
     try:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+        command = [interpreter, "-m", "ansible_collections.routevpn.mesh.plugins.modules." + module, handle.name]
+        if netns:
+            command = ["nsenter", "--net=/run/netns/" + netns] + command
         proc = subprocess.run(
-            [interpreter, "-m", "ansible_collections.routevpn.mesh.plugins.modules." + module, handle.name],
+            command,
             capture_output=True, text=True, env=env, check=False, timeout=600,
         )
     finally:
@@ -58,6 +62,32 @@ def run_module(module, args, check=False, diff=True, python=None):
         result = json.loads(proc.stdout)
     except ValueError:
         raise AssertionError("module %s printed no JSON (rc %d):\n%s\n%s" % (module, proc.returncode, proc.stdout, proc.stderr))
+    result["_rc"] = proc.returncode
+    return result
+
+
+def run_adhoc(tmp_path, module, args, check=False, python=None, netns=None):
+    """``ansible localhost -m routevpn.mesh.MODULE``: argument_spec and AnsiballZ as in production.
+
+    ``python="debian"`` makes Debian's /usr/bin/python3 (pyroute2 0.7) the
+    module's interpreter.  Returns the task result of the json callback.
+    """
+    command = [ansible_bin("ansible"), "localhost", "-i", "localhost,", "-c", "local", "--diff",
+               "-m", "routevpn.mesh." + module, "-a", json.dumps(args)]
+    if check:
+        command.append("--check")
+    if netns:
+        command = ["nsenter", "--net=/run/netns/" + netns] + command
+    env = ansible_env(tmp_path, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    if python == "debian":
+        env["ANSIBLE_PYTHON_INTERPRETER"] = DEBIAN_PYTHON
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=900)
+    try:
+        output = json.loads(proc.stdout)
+        result = output["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    except (ValueError, KeyError, IndexError):
+        raise AssertionError("ansible printed no task result (rc %d):\n%s\n%s" % (proc.returncode, proc.stdout,
+                                                                                 proc.stderr))
     result["_rc"] = proc.returncode
     return result
 

@@ -11,6 +11,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import json
 import os
 
 from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._pyroute2_dep import IPRoute
@@ -32,6 +34,15 @@ def require_netns(name):
             "network namespace %r does not exist (%s/%s); create it first, "
             "e.g. with the routevpn.mesh.private_netns role" % (name, NETNS_RUN_DIR, name)
         )
+
+
+def is_current_netns(name):
+    """Whether /run/netns/NAME is the namespace this process is in (e.g. under ``ip netns exec NAME``)."""
+    try:
+        mine, theirs = os.stat("/proc/self/ns/net"), os.stat(os.path.join(NETNS_RUN_DIR, name))
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
 def open_iproute(netns=None):
@@ -70,7 +81,9 @@ def _in_netns(netns, action):
         except Exception as exc:  # pylint: disable=broad-except
             payload = "error:%s" % exc
             status = 1
-        os.write(write_end, payload.encode("utf-8"))
+        data = payload.encode("utf-8")
+        while data:  # a pipe takes large payloads in pieces
+            data = data[os.write(write_end, data):]
         os.close(write_end)
         os._exit(status)  # pylint: disable=protected-access
     os.close(write_end)
@@ -94,23 +107,47 @@ def sysctl_path(*components):
     return os.path.join("/proc/sys", *components)
 
 
-def read_sysctl(path, netns=None):
-    """The value of the sysctl at ``path`` in ``netns``, or None when it does not exist there."""
+def read_sysctls(paths, netns=None):
+    """``{path: value}`` of many sysctls in ``netns``, in one visit; None for those that do not exist there."""
+    paths = list(paths)
+    if not paths:
+        return {}
 
     def read():
-        if not os.path.exists(path):
-            return "\0missing"
-        with open(path) as handle:
-            return handle.read().strip()
+        values = {}
+        for path in paths:
+            try:
+                with open(path) as handle:
+                    values[path] = handle.read().strip()
+            except (IOError, OSError) as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+                values[path] = None
+        return json.dumps(values)
 
-    value = _in_netns(netns, read)
-    return None if value == "\0missing" else value
+    return json.loads(_in_netns(netns, read))
 
 
-def write_sysctl(path, value, netns=None):
+def write_sysctls(values, netns=None, skip_missing=False):
+    """Write ``{path: value}`` in ``netns``, in one visit; ``skip_missing``: ignore sysctls this kernel lacks."""
+    if not values:
+        return
+
     def write():
-        with open(path, "w") as handle:
-            handle.write(str(value))
+        for path, value in sorted(values.items()):
+            if skip_missing and not os.path.exists(path):
+                continue
+            with open(path, "w") as handle:
+                handle.write(str(value))
         return ""
 
     _in_netns(netns, write)
+
+
+def read_sysctl(path, netns=None):
+    """The value of the sysctl at ``path`` in ``netns``, or None when it does not exist there."""
+    return read_sysctls([path], netns)[path]
+
+
+def write_sysctl(path, value, netns=None):
+    write_sysctls({path: value}, netns)

@@ -1,12 +1,19 @@
-"""vti_tunnel against real netlink: natively what this kernel allows, the rest in the VM tier."""
+"""vti_tunnel run as Ansible runs it: natively what this kernel allows, the rest in the VM tier.
+
+Sysctls written inside the target namespace after the move are tested
+natively on veth in tests/unit/plugins/module_utils/test_netlink_links.py;
+here the module's own surface and, in the VM, real VTI and VTI6 devices.
+"""
 
 import subprocess
 
 import pytest
 
-from ...module_runner import addresses_of, debian_pyroute2_available, link_of, run_module
+from ...module_runner import addresses_of, debian_pyroute2_available, link_of, run_adhoc, run_module
 
 PYTHONS = [None] + (["debian"] if debian_pyroute2_available() else [])
+V4 = dict(mode="vti", local="192.0.2.1", remote="192.0.2.2", address="169.254.65.144/31")
+V6 = dict(mode="vti6", local="2001:db8:1::1", remote="2001:db8:2::1", address="2001:db8:ff::190/127")
 
 
 def vti(**args):
@@ -16,17 +23,24 @@ def vti(**args):
 
 
 def sysctl(netns, key):
-    proc = subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-n", key], capture_output=True, text=True)
+    command = (["ip", "netns", "exec", netns] if netns else []) + ["sysctl", "-n", key]
+    proc = subprocess.run(command, capture_output=True, text=True)
     return proc.stdout.strip() if proc.returncode == 0 else None
 
+
+# -- native tier ---------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
     (dict(name="rv-21", local="192.0.2.1", remote="2001:db8::2", key=5), "are of different families"),
     (dict(name="rv-21", local="192.0.2.1", remote="192.0.2.2", mode="vti6", key=5), "mode vti6 needs IPv6 endpoints"),
     (dict(name="rv-21", local="192.0.2.1", remote="192.0.2.2"), "ikey (or key) is required"),
     (dict(name="rv-21", local="192.0.2.1", remote="192.0.2.2", key=5, ikey=6), "key 5 contradicts ikey 6"),
-    (dict(name="rv-21", remote="192.0.2.2", key=5), "rv-21: local required to create the interface"),
+    (dict(name="rv-21", local="192.0.2.1", remote="192.0.2.2", key=2 ** 32), "ikey 4294967296 must be 1..4294967295"),
+    (dict(name="rv-21", remote="192.0.2.2", key=5), "rv-21: local required to create a VTI device"),
     (dict(name="rv-21", local="192.0.2.300", remote="192.0.2.2", key=5), "does not appear to be an IPv4 or IPv6"),
+    (dict(local="192.0.2.1", key=5, config=[{"name": "rv-21", "remote": "192.0.2.2"},
+                                            {"name": "rv-31", "remote": "192.0.2.2"}]),
+     "rv-31: local 192.0.2.1, remote 192.0.2.2, ikey 5 already used by rv-21"),
 ])
 def test_argument_errors_are_clear(args, message):
     result = vti(**args)
@@ -34,11 +48,18 @@ def test_argument_errors_are_clear(args, message):
     assert message in result["msg"]
 
 
-def test_check_mode_plans_creation_and_disable_policy(scratch_netns):
-    result = vti(name="rv-21", local="192.0.2.1", remote="192.0.2.2", key=4296, netns=scratch_netns, _check=True)
-    assert result["changed"]
-    assert "rv-21: create vti in netns %s" % scratch_netns in result["changes"]
-    assert any("net.ipv4.conf.rv-21.disable_policy=1" in change for change in result["changes"])
+@pytest.mark.parametrize("python", PYTHONS)
+def test_check_mode_plans_creation_and_disable_policy(scratch_netns, python):
+    result = vti(name="rv-21", local="192.0.2.1", remote="192.0.2.2", key=4296, netns=scratch_netns, _check=True,
+                 _python=python)
+    assert result["changes"] == [
+        "rv-21: create vti in netns %s" % scratch_netns,
+        "rv-21: mtu 1500",
+        "rv-21: net.ipv4.conf.rv-21.disable_policy=1",
+        "rv-21: net.ipv6.conf.rv-21.disable_policy=1",
+        "rv-21: up",
+    ]
+    assert result["interface"]["ikey"] == result["interface"]["okey"] == 4296
     assert link_of("rv-21", scratch_netns) is None and link_of("rv-21") is None
 
 
@@ -49,68 +70,117 @@ def test_kernel_without_vti_gets_a_clear_error(scratch_netns, python):
     if kernel_supports("vti"):
         pytest.skip("this kernel has VTI")
     result = vti(name="rv-21", local="192.0.2.1", remote="192.0.2.2", key=5, netns=scratch_netns, _python=python)
-    assert result.get("failed") and "this kernel has no vti device support" in result["msg"]
-
-
-def test_disable_policy_is_written_inside_the_namespace(scratch_netns):
-    """The sysctl helper the module uses, on a veth (this kernel has no VTI)."""
-    from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._netns import (
-        read_sysctl,
-        sysctl_path,
-        write_sysctl,
-    )
-
-    subprocess.run(["ip", "-n", scratch_netns, "link", "add", "v.1", "type", "veth", "peer", "name", "v.2"], check=True)
-    path = sysctl_path("net", "ipv4", "conf", "v.1", "disable_policy")
-    assert read_sysctl(path, scratch_netns) == "0"
-    write_sysctl(path, "1", scratch_netns)
-    assert sysctl(scratch_netns, "net/ipv4/conf/v.1/disable_policy") == "1"
-    assert read_sysctl(sysctl_path("net", "ipv4", "conf", "v.1", "no_such_key"), scratch_netns) is None
-    assert read_sysctl(sysctl_path("net", "ipv4", "conf", "v.1", "disable_policy")) is None, \
-        "the module's own namespace has no v.1"
+    assert result["msg"] == "rv-21: the kernel has no vti support (modprobe ip_vti)"
+    result = vti(name="rv-21", local="2001:db8::1", remote="2001:db8::2", key=5, netns=scratch_netns, _python=python)
+    assert result["msg"] == "rv-21: the kernel has no vti6 support (modprobe ip6_vti)"
 
 
 @pytest.mark.parametrize("python", PYTHONS)
-@pytest.mark.parametrize("mode, local, remote, address", [
-    ("vti", "192.0.2.1", "192.0.2.2", "169.254.65.144/31"),
-    ("vti6", "2001:db8:1::1", "2001:db8:2::1", "2001:db8:ff::190/127"),
-])
-def test_create_in_namespace_with_policy_off_mtu_1500_and_idempotence(scratch_netns, kernel_feature, python,
-                                                                      mode, local, remote, address):
-    kernel_feature(mode)
-    args = dict(name="rv-21", local=local, remote=remote, key=4296, netns=scratch_netns, addresses=[address],
-                _python=python)
+def test_through_ansible_check_mode_and_diff(tmp_path, scratch_netns, python):
+    result = run_adhoc(tmp_path, "vti_tunnel", dict(netns=scratch_netns, local="192.0.2.1", state="merged", config=[
+        {"name": "rv-21", "remote": "192.0.2.2", "key": 21, "addresses": ["169.254.0.0/31"]},
+        {"name": "rv-31", "mode": "vti6", "local": "2001:db8:1::1", "remote": "2001:db8:3::1", "key": 31},
+    ]), check=True, python=python)
+    assert result["changed"] is True and result["_rc"] == 0, result
+    assert [(i["name"], i["kind"], i["local"]) for i in result["interfaces"]] == [
+        ("rv-21", "vti", "192.0.2.1"), ("rv-31", "vti6", "2001:db8:1::1")]
+    assert result["diff"]["after"]["rv-21"]["addresses"] == ["169.254.0.0/31"]
+    assert link_of("rv-21", scratch_netns) is None
+
+
+# -- kernel tier -----------------------------------------------------------------
+
+@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("family", [V4, V6], ids=["vti", "vti6"])
+def test_create_in_namespace_with_policy_off_mtu_1500_and_idempotence(scratch_netns, kernel_feature, python, family):
+    kernel_feature(family["mode"])
+    args = dict(name="rv-21", local=family["local"], remote=family["remote"], key=4296, netns=scratch_netns,
+                addresses=[family["address"]], _python=python)
+    checked = vti(_check=True, **args)
     created = vti(**args)
     assert created["changed"], created
     link = link_of("rv-21", scratch_netns)
-    assert link["linkinfo"]["info_kind"] == mode
+    assert link["linkinfo"]["info_kind"] == family["mode"]
     data = link["linkinfo"]["info_data"]
-    assert data["local"] == local and data["remote"] == remote
+    assert data["local"] == family["local"] and data["remote"] == family["remote"]
     assert link["mtu"] == 1500, "the kernel's default (1332/1364) must be replaced"
-    assert addresses_of("rv-21", scratch_netns) == [address]
+    assert addresses_of("rv-21", scratch_netns) == [family["address"]]
+    assert link_of("rv-21") is None, "the device must have left the public namespace"
+    # Set after the move, which resets them.
     assert sysctl(scratch_netns, "net.ipv4.conf.rv-21.disable_policy") == "1"
+    v6_policy = sysctl(scratch_netns, "net.ipv6.conf.rv-21.disable_policy")
+    assert v6_policy in ("1", None)
+    assert created["interface"]["sysctls"]["net.ipv4.conf.rv-21.disable_policy"] == "1"
     assert created["interface"]["ikey"] == created["interface"]["okey"] == 4296
+    assert created["interface"] == checked["interface"], "check mode promised what the run did"
     assert vti(**args)["changed"] is False
 
+    subprocess.run(["ip", "netns", "exec", scratch_netns, "sysctl", "-qw", "net.ipv4.conf.rv-21.disable_policy=0"],
+                   check=True)
+    repaired = vti(**args)
+    assert repaired["changes"] == ["rv-21: net.ipv4.conf.rv-21.disable_policy=1"]
+
     rekeyed = vti(**dict(args, key=4297))
-    assert any(c.startswith("rv-21: recreate (") and "ikey 4296 -> 4297" in c for c in rekeyed["changes"])
+    assert "rv-21: create %s in netns %s (ikey 4296 -> 4297, okey 4296 -> 4297)" % (
+        family["mode"], scratch_netns) in rekeyed["changes"]
     assert sysctl(scratch_netns, "net.ipv4.conf.rv-21.disable_policy") == "1", "a new device needs the sysctl again"
-    removed = vti(name="rv-21", netns=scratch_netns, state="absent")
+    assert vti(**dict(args, key=4297))["changed"] is False
+    removed = vti(name="rv-21", netns=scratch_netns, state="absent", _python=python)
     assert removed["changed"] and link_of("rv-21", scratch_netns) is None
+
+
+def test_the_ipv6_disable_policy_exists_on_this_kernel(scratch_netns, kernel_feature):
+    """The module sets net.ipv6.conf.DEV.disable_policy where the kernel has it: Debian 12's 6.1 does."""
+    kernel_feature("vti6")
+    result = vti(name="rv-21", local=V6["local"], remote=V6["remote"], key=5, netns=scratch_netns)
+    assert result["interface"]["sysctls"] == {"net.ipv4.conf.rv-21.disable_policy": "1",
+                                              "net.ipv6.conf.rv-21.disable_policy": "1"}
+    assert sysctl(scratch_netns, "net.ipv6.conf.rv-21.disable_policy") == "1"
+
+
+def test_leftover_in_the_public_namespace_is_moved_and_gets_its_sysctls(scratch_netns, kernel_feature):
+    kernel_feature("vti")
+    subprocess.run(["ip", "link", "add", "rv-41", "type", "vti", "local", "192.0.2.1", "remote", "192.0.2.4",
+                    "key", "41"], check=True)
+    try:
+        subprocess.run(["sysctl", "-qw", "net.ipv4.conf.rv-41.disable_policy=1"], check=True)
+        result = vti(name="rv-41", local="192.0.2.1", remote="192.0.2.4", key=41, netns=scratch_netns)
+        assert result["changes"][0] == "rv-41: move into netns %s" % scratch_netns
+        assert "rv-41: net.ipv4.conf.rv-41.disable_policy=1" in result["changes"]
+        assert link_of("rv-41") is None
+        assert sysctl(scratch_netns, "net.ipv4.conf.rv-41.disable_policy") == "1"
+    finally:
+        subprocess.run(["ip", "link", "del", "rv-41"], capture_output=True, check=False)
 
 
 def test_list_form_mixes_vti_and_vti6_and_overrides(scratch_netns, kernel_feature):
     kernel_feature("vti")
     kernel_feature("vti6")
+    subprocess.run(["ip", "-n", scratch_netns, "link", "add", "keep-vti", "type", "vti", "local", "192.0.2.1",
+                    "remote", "192.0.2.9", "key", "9"], check=True)
     config = [
-        {"name": "rv-21", "local": "192.0.2.1", "remote": "192.0.2.2", "key": 21, "addresses": ["169.254.0.0/31"]},
-        {"name": "rv6-21", "local": "2001:db8:1::1", "remote": "2001:db8:2::1", "key": 21,
+        {"name": "rv-21", "remote": "192.0.2.2", "key": 21, "addresses": ["169.254.0.0/31"]},
+        {"name": "rv6-21", "mode": "vti6", "local": "2001:db8:1::1", "remote": "2001:db8:2::1", "key": 21,
          "addresses": ["2001:db8:ff::/127"]},
-        {"name": "rv-31", "local": "192.0.2.1", "remote": "192.0.2.3", "key": 31},
+        {"name": "rv-31", "remote": "192.0.2.3", "key": 31},
     ]
-    first = run_module("vti_tunnel", dict(netns=scratch_netns, state="overridden", prefix="rv", config=config))
+    args = dict(netns=scratch_netns, local="192.0.2.1", state="overridden", prefix="rv", config=config)
+    first = run_module("vti_tunnel", args)
     assert first["changed"] and [i["kind"] for i in first["interfaces"]] == ["vti", "vti6", "vti"]
-    again = run_module("vti_tunnel", dict(netns=scratch_netns, state="overridden", prefix="rv", config=config))
-    assert again["changed"] is False, again["changes"]
-    run_module("vti_tunnel", dict(netns=scratch_netns, state="overridden", prefix="rv", config=config[:2]))
+    assert run_module("vti_tunnel", args)["changed"] is False
+    shrunk = run_module("vti_tunnel", dict(args, config=config[:2]))
+    assert shrunk["changes"] == ["rv-31: delete from netns %s (not listed)" % scratch_netns]
     assert link_of("rv-31", scratch_netns) is None and link_of("rv6-21", scratch_netns) is not None
+    assert link_of("keep-vti", scratch_netns) is not None, "a name without the prefix must survive"
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_through_ansible_check_apply_check_apply(tmp_path, scratch_netns, kernel_feature, python):
+    kernel_feature("vti")
+    args = dict(name="rv-21", local="192.0.2.1", remote="192.0.2.2", key=21, netns=scratch_netns,
+                addresses=["169.254.0.0/31"])
+    for step, check in (("check", True), ("apply", False), ("check again", True), ("apply again", False)):
+        result = run_adhoc(tmp_path, "vti_tunnel", args, check=check, python=python)
+        assert result["_rc"] == 0, result
+        assert result["changed"] is (step in ("check", "apply")), (step, result)
+    assert sysctl(scratch_netns, "net.ipv4.conf.rv-21.disable_policy") == "1"

@@ -1,10 +1,17 @@
-"""xfrm_interface against real netlink: natively what this kernel allows, the rest in the VM tier."""
+"""xfrm_interface run as Ansible runs it: natively what this kernel allows, the rest in the VM tier.
+
+Creating, moving, re-addressing and cleaning up links is tested natively on
+veth and vxlan in tests/unit/plugins/module_utils/test_netlink_links.py;
+here the module's own surface (forms, arguments, messages) and, in the VM,
+real XFRM interfaces.
+"""
 
 import subprocess
+import time
 
 import pytest
 
-from ...module_runner import addresses_of, debian_pyroute2_available, link_of, run_module
+from ...module_runner import addresses_of, debian_pyroute2_available, link_of, run_adhoc, run_module
 
 PYTHONS = [None] + (["debian"] if debian_pyroute2_available() else [])
 
@@ -15,31 +22,50 @@ def xfrm(**args):
     return run_module("xfrm_interface", args, check=check, python=python)
 
 
+def if_id_of(link):
+    value = link["linkinfo"]["info_data"]["if_id"]
+    return int(value, 16) if isinstance(value, str) else value
+
+
 # -- native tier ---------------------------------------------------------------
 
-def test_missing_namespace_is_an_error_and_is_not_created():
-    result = xfrm(name="rv-21", if_id=7, netns="routevpn-test-nonexistent")
+@pytest.mark.parametrize("python", PYTHONS)
+def test_missing_namespace_is_an_error_and_is_not_created(python):
+    result = xfrm(name="rv-21", if_id=7, netns="routevpn-test-nonexistent", _python=python)
     assert result.get("failed") and "network namespace 'routevpn-test-nonexistent' does not exist" in result["msg"]
-    assert subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.find(
-        "routevpn-test-nonexistent") == -1
+    assert "routevpn-test-nonexistent" not in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                             text=True).stdout
 
 
-def test_check_mode_reports_the_creation_and_touches_nothing(scratch_netns):
-    result = xfrm(name="rv-21", if_id=7, netns=scratch_netns, addresses=["2001:db8:ff::1/127"], _check=True)
+@pytest.mark.parametrize("python", PYTHONS)
+def test_check_mode_reports_the_creation_and_touches_nothing(scratch_netns, python):
+    result = xfrm(name="rv-21", if_id=7, netns=scratch_netns, addresses=["2001:db8:ff::1/127"], _check=True,
+                  _python=python)
     assert result["changed"] is True
-    assert result["changes"][0] == "rv-21: create xfrm in netns %s" % scratch_netns
-    assert result["diff"]["before"] == {}
-    assert result["diff"]["after"]["rv-21"]["if_id"] == 7
+    assert result["changes"] == ["rv-21: create xfrm in netns %s" % scratch_netns, "rv-21: mtu 1500",
+                                 "rv-21: addresses +2001:db8:ff::1/127", "rv-21: up"]
+    assert result["diff"] == {"before": {}, "after": {"rv-21": result["interface"]}}
+    assert result["interface"] == {"name": "rv-21", "kind": "xfrm", "if_id": 7, "link": "lo", "netns": scratch_netns,
+                                   "mtu": 1500, "enabled": True, "addresses": ["2001:db8:ff::1/127"]}
     assert link_of("rv-21", scratch_netns) is None and link_of("rv-21") is None
 
 
 @pytest.mark.parametrize("args, message", [
-    (dict(name="rv-21", if_id=0), "if_id 0 must be 1..4294967295"),
-    (dict(name="rv-21"), "rv-21: if_id required to create the interface"),
-    (dict(name="rv-21", if_id=5, addresses=["2001:db8::1"]), "must be written with its prefix length"),
+    (dict(name="rv-21", if_id=0), "rv-21: if_id 0 must be 1..4294967295"),
+    (dict(name="rv-21"), "rv-21: if_id is required"),
+    (dict(name="rv-21", if_id=5, addresses=["2001:db8::1"]), "'2001:db8::1' has no prefix length"),
+    (dict(name="rv-21", if_id=5, addresses=["2001:db8::1/129"]), "rv-21: address"),
+    (dict(name="rv-21", if_id=5, mtu=0), "rv-21: mtu 0 is out of range"),
+    (dict(name="rv-21", if_id=5, link="nosuchdev0"), "rv-21: underlying device nosuchdev0 does not exist"),
     (dict(name="rv-21", if_id=5, state="overridden"), "with name (the single form), state must be present or absent"),
     (dict(config=[{"name": "rv-21", "if_id": 5}], state="present"), "with config (the list form), state must be"),
-    (dict(name="rv-with-a-very-long-name", if_id=5), "interface names are at most 15 characters"),
+    (dict(config=[{"name": "rv-21", "if_id": 5}], addresses=["10.0.0.1/31"]), "mutually exclusive: addresses|config"),
+    (dict(name="rv-21", config=[]), "mutually exclusive: name|config"),
+    (dict(if_id=5), "one of the following is required: name, config"),
+    (dict(name="rv-with-a-very-long-name", if_id=5), "an interface name has 1 to 15 characters"),
+    (dict(config=[{"name": "rv-21", "if_id": 5}, {"name": "rv-31", "if_id": 5}]), "rv-31: if_id 5 already used by rv-21"),
+    (dict(config=[{"name": "rv-21", "if_id": 5}, {"name": "rv-21", "if_id": 6}]), "rv-21: listed twice"),
+    (dict(config=[], state="overridden", prefix=""), "state=overridden needs a non-empty prefix"),
 ])
 def test_argument_errors_are_clear(args, message):
     result = xfrm(**args)
@@ -48,14 +74,13 @@ def test_argument_errors_are_clear(args, message):
 
 
 @pytest.mark.parametrize("python", PYTHONS)
-def test_kernel_without_xfrm_interfaces_gets_a_clear_error(scratch_netns, kernel_feature, python):
+def test_kernel_without_xfrm_interfaces_gets_a_clear_error(scratch_netns, python):
     from ...conftest import kernel_supports
 
     if kernel_supports("xfrm_interface"):
         pytest.skip("this kernel has XFRM interfaces")
     result = xfrm(name="rv-21", if_id=7, netns=scratch_netns, _python=python)
-    assert result.get("failed")
-    assert "this kernel has no xfrm device support" in result["msg"] and "xfrm_interface module" in result["msg"]
+    assert result["msg"] == "rv-21: the kernel has no xfrm interface support (modprobe xfrm_interface)"
     assert link_of("rv-21") is None
 
 
@@ -69,16 +94,31 @@ def test_overridden_never_touches_other_kinds_or_names(scratch_netns):
 
 
 def test_a_foreign_device_of_the_same_name_is_refused(scratch_netns):
-    subprocess.run(["ip", "-n", scratch_netns, "link", "add", "rv-21", "type", "veth", "peer", "name", "p21"], check=True)
+    subprocess.run(["ip", "-n", scratch_netns, "link", "add", "rv-21", "type", "veth", "peer", "name", "p21"],
+                   check=True)
     result = xfrm(name="rv-21", if_id=7, netns=scratch_netns)
-    assert result.get("failed") and "a veth device of that name already exists" in result["msg"]
+    assert result["msg"] == ("rv-21: a veth device of that name exists in netns %s; this module manages only xfrm "
+                             "devices: rename or delete it" % scratch_netns)
     assert link_of("rv-21", scratch_netns)["linkinfo"]["info_kind"] == "veth"
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_through_ansible_check_mode_and_diff(tmp_path, scratch_netns, python):
+    result = run_adhoc(tmp_path, "xfrm_interface", dict(netns=scratch_netns, state="overridden", config=[
+        {"name": "rv-21", "if_id": 21, "addresses": ["2001:db8:ff::/127"]},
+        {"name": "rv-31", "if_id": 31, "mtu": 1400},
+    ]), check=True, python=python)
+    assert result["changed"] is True and result["_rc"] == 0, result
+    assert [i["name"] for i in result["interfaces"]] == ["rv-21", "rv-31"]
+    assert result["diff"]["after"]["rv-31"]["mtu"] == 1400
+    assert result["invocation"]["module_args"]["prefix"] == "rv-", "the argument_spec's default"
+    assert link_of("rv-21", scratch_netns) is None
 
 
 # -- kernel tier -----------------------------------------------------------------
 
 @pytest.mark.parametrize("python", PYTHONS)
-def test_create_idempotence_change_recreate_delete(scratch_netns, kernel_feature, python):
+def test_create_idempotence_in_place_recreate_delete(scratch_netns, kernel_feature, python):
     kernel_feature("xfrm_interface")
     args = dict(name="rv-21", if_id=4296, netns=scratch_netns,
                 addresses=["2001:db8:ff::190/127", "169.254.65.144/31"], _python=python)
@@ -88,45 +128,62 @@ def test_create_idempotence_change_recreate_delete(scratch_netns, kernel_feature
     created = xfrm(**args)
     assert created["changed"], created
     link = link_of("rv-21", scratch_netns)
-    assert link["linkinfo"]["info_kind"] == "xfrm"
-    assert link["linkinfo"]["info_data"]["if_id"] in (4296, "0x10c8")
+    assert link["linkinfo"]["info_kind"] == "xfrm" and if_id_of(link) == 4296
     assert link["mtu"] == 1500 and "UP" in link["flags"]
     assert addresses_of("rv-21", scratch_netns) == ["169.254.65.144/31", "2001:db8:ff::190/127"]
     assert link_of("rv-21") is None, "the interface must have left the public namespace"
-    assert created["interface"]["if_id"] == 4296 and created["interface"]["netns"] == scratch_netns
+    assert created["interface"] == checked["interface"], "check mode promised what the run did"
+    assert created["interface"]["link"] == "lo"
 
     again = xfrm(**args)
     assert again["changed"] is False, again["changes"]
+    assert xfrm(_check=True, **args)["changed"] is False
 
     index = link["ifindex"]
     in_place = xfrm(**dict(args, mtu=1400, addresses=["2001:db8:ff::190/127"]))
-    assert in_place["changed"] and not any("recreate" in c for c in in_place["changes"])
+    assert in_place["changes"] == ["rv-21: mtu 1500 -> 1400", "rv-21: addresses -169.254.65.144/31"]
     link = link_of("rv-21", scratch_netns)
-    assert link["ifindex"] == index and link["mtu"] == 1400
+    assert link["ifindex"] == index and link["mtu"] == 1400 and if_id_of(link) == 4296
     assert addresses_of("rv-21", scratch_netns) == ["2001:db8:ff::190/127"]
+    assert in_place["interface"]["link"] == "lo", "a change without the kernel's CREATE flag kept the underlay"
 
     recreated = xfrm(**dict(args, if_id=4297))
-    assert "rv-21: recreate (if_id 4296 -> 4297)" in recreated["changes"]
+    assert "rv-21: create xfrm in netns %s (if_id 4296 -> 4297)" % scratch_netns in recreated["changes"]
     assert recreated["diff"]["before"]["rv-21"]["if_id"] == 4296
     assert recreated["diff"]["after"]["rv-21"]["if_id"] == 4297
     link = link_of("rv-21", scratch_netns)
-    assert link["linkinfo"]["info_data"]["if_id"] in (4297, "0x10c9")
-    assert link["mtu"] == 1500 and addresses_of("rv-21", scratch_netns) == ["169.254.65.144/31", "2001:db8:ff::190/127"]
+    assert if_id_of(link) == 4297 and link["mtu"] == 1500 and "UP" in link["flags"]
+    assert addresses_of("rv-21", scratch_netns) == ["169.254.65.144/31", "2001:db8:ff::190/127"]
+    assert link_of("rv-21") is None
 
     assert xfrm(name="rv-21", netns=scratch_netns, state="absent", _check=True)["changed"]
     assert link_of("rv-21", scratch_netns) is not None
     removed = xfrm(name="rv-21", netns=scratch_netns, state="absent", _python=python)
-    assert removed["changed"] and link_of("rv-21", scratch_netns) is None
+    assert removed["changed"] and link_of("rv-21", scratch_netns) is None and removed["interface"] is None
     assert xfrm(name="rv-21", netns=scratch_netns, state="absent")["changed"] is False
+
+
+def test_changing_the_underlying_device_recreates(scratch_netns, kernel_feature):
+    kernel_feature("xfrm_interface")
+    subprocess.run(["ip", "link", "add", "rvunder0", "type", "veth", "peer", "name", "rvunder1"], check=True)
+    try:
+        xfrm(name="rv-21", if_id=21, netns=scratch_netns)
+        moved = xfrm(name="rv-21", if_id=21, netns=scratch_netns, link="rvunder0")
+        assert "rv-21: create xfrm in netns %s (link lo -> rvunder0)" % scratch_netns in moved["changes"]
+        assert moved["interface"]["link"] == "rvunder0"
+        assert xfrm(name="rv-21", if_id=21, netns=scratch_netns, link="rvunder0")["changed"] is False
+    finally:
+        subprocess.run(["ip", "link", "del", "rvunder0"], capture_output=True, check=False)
 
 
 def test_leftover_in_the_public_namespace_is_moved_not_duplicated(scratch_netns, kernel_feature):
     kernel_feature("xfrm_interface")
     subprocess.run(["ip", "link", "add", "rv-31", "type", "xfrm", "dev", "lo", "if_id", "31"], check=True)
     try:
-        result = xfrm(name="rv-31", if_id=31, netns=scratch_netns)
-        assert "rv-31: move into netns %s" % scratch_netns in result["changes"]
-        assert link_of("rv-31") is None and link_of("rv-31", scratch_netns) is not None
+        result = xfrm(name="rv-31", if_id=31, netns=scratch_netns, addresses=["2001:db8:ff::1f/127"])
+        assert result["changes"][0] == "rv-31: move into netns %s" % scratch_netns
+        assert link_of("rv-31") is None and addresses_of("rv-31", scratch_netns) == ["2001:db8:ff::1f/127"]
+        assert xfrm(name="rv-31", if_id=31, netns=scratch_netns, addresses=["2001:db8:ff::1f/127"])["changed"] is False
     finally:
         subprocess.run(["ip", "link", "del", "rv-31"], capture_output=True, check=False)
 
@@ -136,21 +193,69 @@ def test_list_form_overridden_removes_only_stale_collection_interfaces(scratch_n
     for name, if_id in (("rv-stale", 90), ("other0", 91)):
         subprocess.run(["ip", "link", "add", name, "type", "xfrm", "dev", "lo", "if_id", str(if_id)], check=True)
         subprocess.run(["ip", "link", "set", name, "netns", scratch_netns], check=True)
-    subprocess.run(["ip", "-n", scratch_netns, "link", "add", "rv-veth", "type", "veth", "peer", "name", "rvp"], check=True)
-    config = [{"name": "rv-%d" % i, "if_id": 100 + i, "addresses": ["2001:db8:ff::%x/127" % (2 * i)]} for i in range(1, 4)]
-    result = run_module("xfrm_interface", dict(netns=scratch_netns, state="overridden", config=config))
-    assert result["changed"]
-    assert "rv-stale: delete from netns %s (not in the list)" % scratch_netns in result["changes"]
-    assert link_of("rv-stale", scratch_netns) is None
+    subprocess.run(["ip", "link", "add", "rv-half", "type", "xfrm", "dev", "lo", "if_id", "92"], check=True)
+    subprocess.run(["ip", "-n", scratch_netns, "link", "add", "rv-veth", "type", "veth", "peer", "name", "rvp"],
+                   check=True)
+    config = [{"name": "rv-%d" % i, "if_id": 100 + i, "addresses": ["2001:db8:ff::%x/127" % (2 * i)]}
+              for i in range(1, 4)]
+    args = dict(netns=scratch_netns, state="overridden", config=config)
+    checked = run_module("xfrm_interface", args, check=True)
+    assert link_of("rv-stale", scratch_netns) is not None and link_of("rv-half") is not None
+    result = run_module("xfrm_interface", args)
+    assert result["changes"] == checked["changes"]
+    assert "rv-stale: delete from netns %s (not listed)" % scratch_netns in result["changes"]
+    assert "rv-half: delete from the module's namespace (not listed)" in result["changes"]
+    assert link_of("rv-stale", scratch_netns) is None and link_of("rv-half") is None
     assert link_of("other0", scratch_netns) is not None, "a name without the prefix must survive"
     assert link_of("rv-veth", scratch_netns) is not None, "another kind must survive"
-    for i in range(1, 4):
-        assert link_of("rv-%d" % i, scratch_netns)["linkinfo"]["info_data"]["if_id"] in (100 + i, hex(100 + i))
+    assert [if_id_of(link_of("rv-%d" % i, scratch_netns)) for i in range(1, 4)] == [101, 102, 103]
     assert [i["name"] for i in result["interfaces"]] == ["rv-1", "rv-2", "rv-3"]
-    again = run_module("xfrm_interface", dict(netns=scratch_netns, state="overridden", config=config))
-    assert again["changed"] is False, again["changes"]
-    shrunk = run_module("xfrm_interface", dict(netns=scratch_netns, state="overridden", config=config[:1]))
+    assert run_module("xfrm_interface", args)["changed"] is False
+    shrunk = run_module("xfrm_interface", dict(args, config=config[:1]))
     assert link_of("rv-2", scratch_netns) is None and link_of("rv-3", scratch_netns) is None
-    assert shrunk["diff"]["after"].get("rv-2@%s" % scratch_netns) is None
+    assert "rv-2@%s" % scratch_netns in shrunk["diff"]["before"]
     deleted = run_module("xfrm_interface", dict(netns=scratch_netns, state="deleted", config=[{"name": "rv-1"}]))
     assert deleted["changed"] and link_of("rv-1", scratch_netns) is None
+
+
+def test_an_if_id_taken_outside_the_list_is_named(scratch_netns, kernel_feature):
+    kernel_feature("xfrm_interface")
+    subprocess.run(["ip", "link", "add", "ipsec9", "type", "xfrm", "dev", "lo", "if_id", "9"], check=True)
+    try:
+        result = xfrm(name="rv-9", if_id=9, netns=scratch_netns)
+        assert result["msg"] == ("rv-9: if_id 9 already used by ipsec9 in the module's namespace; "
+                                 "choose another or delete ipsec9")
+        subprocess.run(["ip", "link", "set", "ipsec9", "netns", scratch_netns], check=True)
+        # Moved away, it still holds if_id 9 where it was created: the kernel refuses, the message explains.
+        result = xfrm(name="rv-9", if_id=9)
+        assert result["msg"].startswith("rv-9: the kernel refused to create it") and "if_id" in result["msg"]
+    finally:
+        subprocess.run(["ip", "link", "del", "ipsec9"], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_two_hundred_interfaces_in_one_call(scratch_netns, kernel_feature, python):
+    kernel_feature("xfrm_interface")
+    config = [{"name": "rv-%d" % i, "if_id": 1000 + i,
+               "addresses": ["2001:db8:ff::%x/127" % (2 * i), "169.254.%d.%d/31" % (i // 128, 2 * (i % 128))]}
+              for i in range(200)]
+    args = dict(netns=scratch_netns, state="overridden", config=config)
+    start = time.monotonic()
+    created = run_module("xfrm_interface", args, python=python)
+    took = time.monotonic() - start
+    assert created["changed"] and len(created["interfaces"]) == 200, created.get("msg")
+    start = time.monotonic()
+    assert run_module("xfrm_interface", args, python=python)["changed"] is False
+    print("200 XFRM interfaces: %.1f s to create, %.1f s to find nothing to do" % (took, time.monotonic() - start))
+    assert if_id_of(link_of("rv-199", scratch_netns)) == 1199
+
+
+def test_through_ansible_check_apply_check_apply(tmp_path, scratch_netns, kernel_feature):
+    """The integration order: check, apply, check again (not changed), apply again (not changed)."""
+    kernel_feature("xfrm_interface")
+    for step, check in (("check", True), ("apply", False), ("check again", True), ("apply again", False)):
+        result = run_adhoc(tmp_path, "xfrm_interface", dict(
+            name="rv-21", if_id=21, netns=scratch_netns, addresses=["2001:db8:ff::/127"]), check=check)
+        assert result["_rc"] == 0, result
+        assert result["changed"] is (step in ("check", "apply")), (step, result)
+    assert if_id_of(link_of("rv-21", scratch_netns)) == 21
