@@ -1,13 +1,13 @@
 # Copyright (c) routevpn.mesh contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private to routevpn.mesh: the kernel's XFRM policies and SAs, read over NETLINK_XFRM.
+"""Private to routevpn.mesh: the XFRM policies and SAs of a network namespace, as plain data.
 
-pyroute2 has no NETLINK_XFRM message classes and ``ip xfrm`` has no JSON
-output, so this module dumps XFRM_MSG_GETPOLICY / XFRM_MSG_GETSA itself and
-decodes the structures of <linux/xfrm.h> with ``struct``.  It needs nothing
-but the standard library, so it behaves the same under every pyroute2
-release.  Algorithm attributes carry keys: only their names and lengths are
-decoded, and the raw attributes are dropped.
+Dumps XFRM_MSG_GETPOLICY and XFRM_MSG_GETSA over the NETLINK_XFRM socket of
+``_xfrm_messages`` and turns each reply into a dict of names and numbers
+(the shape is documented in the RETURN block of the xfrm_policy_facts
+module).  Algorithm attributes are read for their names and lengths only;
+the pyroute2 messages, which still reference the receive buffer and so the
+keys, never leave this file.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,285 +15,321 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import json
 import os
 import socket
-import struct
 
-from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._netns import _in_netns
+from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._netns import (
+    NETNS_RUN_DIR,
+    NetnsError,
+    require_netns,
+)
+from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._pyroute2_dep import NetlinkError
+from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._xfrm_messages import (
+    XFRM_MSG_GETPOLICY,
+    XFRM_MSG_GETSA,
+    XFRM_MSG_NEWPOLICY,
+    XFRM_MSG_NEWSA,
+    XfrmSocket,
+    xfrm_dump_request,
+)
 
-NETLINK_XFRM = 6
-NLM_F_REQUEST = 0x1
-NLM_F_DUMP = 0x300
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-XFRM_MSG_NEWSA = 0x10
-XFRM_MSG_GETSA = 0x12
-XFRM_MSG_NEWPOLICY = 0x13
-XFRM_MSG_GETPOLICY = 0x15
-
-XFRMA_ALG_AUTH = 1
-XFRMA_ALG_CRYPT = 2
-XFRMA_ALG_COMP = 3
-XFRMA_ENCAP = 4
-XFRMA_TMPL = 5
-XFRMA_ALG_AEAD = 18
-XFRMA_ALG_AUTH_TRUNC = 20
-XFRMA_MARK = 21
-XFRMA_SET_MARK = 29
-XFRMA_SET_MARK_MASK = 30
-XFRMA_IF_ID = 31
-
-NLMSG_HEADER = struct.Struct("=IHHII")
-NLA_HEADER = struct.Struct("=HH")
-# struct xfrm_selector: daddr, saddr, dport, dport_mask, sport, sport_mask (be16),
-# family (u16), prefixlen_d, prefixlen_s, proto (u8), pad, ifindex (int), user (uid)
-SELECTOR_SIZE = 56
-LIFETIME_CFG_SIZE = 64
-LIFETIME_CUR = struct.Struct("=QQQQ")  # bytes, packets, add_time, use_time
-# xfrm_userpolicy_info: selector, lft, curlft, priority, index, dir, action, flags, share
-POLICY_TAIL = struct.Struct("=IIBBBB")
-POLICY_INFO_SIZE = 168
-# xfrm_usersa_info after the selector: xfrm_id (daddr, spi be32, proto), saddr, lft, curlft,
-# stats (3 x u32), seq, reqid, family, mode, replay_window, flags
-SA_INFO_SIZE = 224
-TEMPLATE_SIZE = 64
-ALG_NAME_SIZE = 64
-
-FAMILIES = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6", 0: "unspec"}
-DIRECTIONS = {0: "in", 1: "out", 2: "fwd", 3: "in-socket", 4: "out-socket", 5: "fwd-socket"}
+# Directions 3 and 4 are XFRM_POLICY_MAX + in/out: policies an IKE daemon
+# attaches to its own sockets (setsockopt IP_XFRM_POLICY) so that IKE packets
+# bypass the SPD.  They get names of their own so that a filter on "in" or
+# "out" never picks them up.
+DIRECTIONS = {0: "in", 1: "out", 2: "fwd", 3: "in-socket", 4: "out-socket"}
 ACTIONS = {0: "allow", 1: "block"}
+POLICY_FLAGS = {1: "localok", 2: "icmp"}
+POLICY_TYPES = {0: "main", 1: "sub"}
+STATE_FLAGS = {1: "noecn", 2: "decap-dscp", 4: "nopmtudisc", 8: "wildrecv", 16: "icmp", 32: "af-unspec",
+               64: "align4", 128: "esn"}
 MODES = {0: "transport", 1: "tunnel", 2: "ro", 3: "in_trigger", 4: "beet"}
-PROTOCOLS = {0: "any", 1: "icmp", 6: "tcp", 17: "udp", 50: "esp", 51: "ah", 58: "ipv6-icmp", 108: "comp"}
+# IPsec protocols of SAs and templates, named as `ip xfrm` names them.
+XFRM_PROTOCOLS = {43: "route2", 50: "esp", 51: "ah", 60: "hao", 108: "comp", 255: "ipsec-any"}
+# Selector protocols; 0 means any and is returned as None.
+SELECTOR_PROTOCOLS = {1: "icmp", 4: "ipip", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah",
+                      58: "ipv6-icmp", 108: "comp", 132: "sctp", 136: "udplite"}
+ENCAP_TYPES = {1: "espinudp-nonike", 2: "espinudp", 7: "espintcp"}
+FAMILIES = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
+ADDRESS_BYTES = {socket.AF_INET: 4, socket.AF_INET6: 16}
 
 
 class XfrmError(Exception):
-    """The XFRM state could not be read."""
+    """The XFRM state could not be read; the message says what to do."""
+
+
+# -- decoding -----------------------------------------------------------------------
+
+
+def _name(table, number):
+    return table.get(number, str(number))
+
+
+def _flag_names(table, value):
+    return [name for bit, name in sorted(table.items()) if value & bit]
 
 
 def _address(raw, family):
-    if family == socket.AF_INET:
-        return socket.inet_ntop(socket.AF_INET, raw[:4])
-    if family == socket.AF_INET6:
-        return socket.inet_ntop(socket.AF_INET6, raw[:16])
-    return None
+    if family not in ADDRESS_BYTES:
+        return None
+    return socket.inet_ntop(family, bytes(raw[:ADDRESS_BYTES[family]]))
 
 
-def _protocol(number):
-    return PROTOCOLS.get(number, str(number))
+def _spi(value):
+    return "0x%08x" % value
 
 
-def _selector(data, offset):
-    daddr, saddr = data[offset:offset + 16], data[offset + 16:offset + 32]
-    dport, dport_mask, sport, sport_mask = struct.unpack_from("!HHHH", data, offset + 32)
-    family, prefixlen_d, prefixlen_s, proto = struct.unpack_from("=HBBB", data, offset + 40)
-    ifindex, = struct.unpack_from("=i", data, offset + 48)
+def _attributes(msg, owner):
+    """{name: decoded attribute} of a message.
+
+    Each attribute is decoded here, not with pyroute2's get_attr(): on a
+    decoding error that returns the attribute's raw bytes, which for
+    XFRMA_ALG_* would be the key.
+    """
+    found = {}
+    for slot in msg.get("attrs", ()):
+        name, attribute = slot.cell
+        if name == "UNKNOWN" or attribute is None:
+            continue
+        try:
+            if not attribute.decoded:
+                attribute.decode()
+        except Exception as exc:  # pylint: disable=broad-except
+            raise XfrmError("cannot decode %s of %s: %s" % (name, owner, exc))
+        found[name] = attribute
+    return found
+
+
+def _selector(msg):
+    family = msg["sel_family"]
     return {
-        "family": FAMILIES.get(family, str(family)),
-        "src": "%s/%d" % (_address(saddr, family), prefixlen_s) if family in (2, 10) else None,
-        "dst": "%s/%d" % (_address(daddr, family), prefixlen_d) if family in (2, 10) else None,
-        "proto": _protocol(proto),
-        "sport": sport if sport_mask else None,
-        "dport": dport if dport_mask else None,
-        "ifindex": ifindex or None,
+        "family": FAMILIES.get(family),
+        "src": "%s/%d" % (_address(msg["sel_saddr"], family), msg["sel_prefixlen_s"]) if family in FAMILIES else None,
+        "dst": "%s/%d" % (_address(msg["sel_daddr"], family), msg["sel_prefixlen_d"]) if family in FAMILIES else None,
+        "proto": _name(SELECTOR_PROTOCOLS, msg["sel_proto"]) if msg["sel_proto"] else None,
+        "sport": msg["sel_sport"] if msg["sel_sport_mask"] else None,
+        "dport": msg["sel_dport"] if msg["sel_dport_mask"] else None,
+        "ifindex": msg["sel_ifindex"] or None,
     }
 
 
-def _attributes(data, offset, end):
-    """Yield (type, payload) for the netlink attributes between offset and end."""
-    while offset + NLA_HEADER.size <= end:
-        length, kind = NLA_HEADER.unpack_from(data, offset)
-        if length < NLA_HEADER.size:
-            break
-        yield kind & 0x3FFF, data[offset + NLA_HEADER.size:offset + length]
-        offset += (length + 3) & ~3
+def _marks(record, attributes):
+    mark = attributes.get("XFRMA_MARK")
+    record["mark"] = mark["v"] if mark is not None else None
+    record["mark_mask"] = mark["m"] if mark is not None else None
+    if_id = attributes.get("XFRMA_IF_ID")
+    record["if_id"] = if_id.getvalue() if if_id is not None else None
 
 
-def _template(raw, offset):
-    daddr = raw[offset:offset + 16]
-    spi, = struct.unpack_from("!I", raw, offset + 16)
-    proto, = struct.unpack_from("=B", raw, offset + 20)
-    family, = struct.unpack_from("=H", raw, offset + 24)
-    saddr = raw[offset + 28:offset + 44]
-    reqid, mode, share, optional = struct.unpack_from("=IBBB", raw, offset + 44)
+def _template(template):
+    family = template["family"]
     return {
-        "src": _address(saddr, family),
-        "dst": _address(daddr, family),
-        "family": FAMILIES.get(family, str(family)),
-        "proto": _protocol(proto),
-        "spi": spi or None,
-        "reqid": reqid,
-        "mode": MODES.get(mode, str(mode)),
-        "optional": bool(optional),
+        "src": _address(template["saddr"], family),
+        "dst": _address(template["id_daddr"], family),
+        "family": FAMILIES.get(family),
+        "proto": _name(XFRM_PROTOCOLS, template["id_proto"]),
+        "spi": _spi(template["id_spi"]) if template["id_spi"] else None,
+        "reqid": template["reqid"],
+        "mode": _name(MODES, template["mode"]),
+        "level": "use" if template["optional"] else "required",
     }
 
 
-def _mark(payload):
-    value, mask = struct.unpack_from("=II", payload)
-    return {"value": value, "mask": mask}
-
-
-def _common_attributes(kind, payload, record):
-    if kind == XFRMA_MARK:
-        record["mark"] = _mark(payload)
-    elif kind == XFRMA_IF_ID:
-        record["if_id"], = struct.unpack_from("=I", payload)
-    elif kind == XFRMA_SET_MARK:
-        record["output_mark"] = struct.unpack_from("=I", payload)[0]
-    else:
-        return False
-    return True
-
-
-def parse_policy(data, offset, end):
-    base = offset
-    record = {"selector": _selector(data, base)}
-    current = LIFETIME_CUR.unpack_from(data, base + SELECTOR_SIZE + LIFETIME_CFG_SIZE)
-    priority, index, direction, action, flags, share = POLICY_TAIL.unpack_from(
-        data, base + SELECTOR_SIZE + LIFETIME_CFG_SIZE + LIFETIME_CUR.size)
-    record.update(
-        direction=DIRECTIONS.get(direction, str(direction)),
-        priority=priority,
-        index=index,
-        action=ACTIONS.get(action, str(action)),
-        flags=flags,
-        mark=None,
-        if_id=None,
-        templates=[],
-        add_time=current[2],
-    )
-    for kind, payload in _attributes(data, base + POLICY_INFO_SIZE, end):
-        if _common_attributes(kind, payload, record):
-            continue
-        if kind == XFRMA_TMPL:
-            record["templates"] = [_template(payload, i) for i in range(0, len(payload) - TEMPLATE_SIZE + 1,
-                                                                        TEMPLATE_SIZE)]
+def policy_record(msg):
+    """A plain dict for one XFRM_MSG_NEWPOLICY message."""
+    attributes = _attributes(msg, "policy index %d" % msg["index"])
+    policy_type = attributes.get("XFRMA_POLICY_TYPE")
+    templates = attributes.get("XFRMA_TMPL")
+    record = {
+        "direction": _name(DIRECTIONS, msg["dir"]),
+        "selector": _selector(msg),
+        "priority": msg["priority"],
+        "index": msg["index"],
+        "action": _name(ACTIONS, msg["action"]),
+        "flags": _flag_names(POLICY_FLAGS, msg["flags"]),
+        "type": _name(POLICY_TYPES, policy_type["type"]) if policy_type is not None else "main",
+        "templates": [_template(t) for t in templates.getvalue()] if templates is not None else [],
+    }
+    _marks(record, attributes)
     return record
 
 
-def _algorithm(kind, payload):
-    """Name and sizes of an algorithm; the key that follows them is never read."""
-    name = payload[:ALG_NAME_SIZE].split(b"\0", 1)[0].decode("ascii", "replace")
-    key_bits, = struct.unpack_from("=I", payload, ALG_NAME_SIZE)
-    algorithm = {"name": name, "key_bits": key_bits}
-    if kind == XFRMA_ALG_AEAD:
-        algorithm["icv_bits"], = struct.unpack_from("=I", payload, ALG_NAME_SIZE + 4)
-    elif kind == XFRMA_ALG_AUTH_TRUNC:
-        algorithm["trunc_bits"], = struct.unpack_from("=I", payload, ALG_NAME_SIZE + 4)
-    return algorithm
+def _algorithm_name(attribute):
+    return bytes(attribute["alg_name"]).split(b"\0", 1)[0].decode("ascii", "replace")
 
 
-ALGORITHM_SLOTS = {
-    XFRMA_ALG_AEAD: "aead",
-    XFRMA_ALG_CRYPT: "enc",
-    XFRMA_ALG_AUTH: "auth",
-    XFRMA_ALG_AUTH_TRUNC: "auth",
-    XFRMA_ALG_COMP: "comp",
-}
+def _algorithms(attributes):
+    """Names and lengths (bits) of the SA's algorithms; the keys stay where they are."""
+    found = {}
+    aead = attributes.get("XFRMA_ALG_AEAD")
+    if aead is not None:
+        found["aead"] = {"name": _algorithm_name(aead), "key_bits": aead["alg_key_len"],
+                         "icv_bits": aead["alg_icv_len"]}
+    crypt = attributes.get("XFRMA_ALG_CRYPT")
+    if crypt is not None:
+        found["enc"] = {"name": _algorithm_name(crypt), "key_bits": crypt["alg_key_len"]}
+    # The kernel sends an authenticated SA's algorithm twice, plain and with
+    # its truncation length; the latter says more.
+    auth = attributes.get("XFRMA_ALG_AUTH_TRUNC")
+    if auth is not None:
+        found["auth"] = {"name": _algorithm_name(auth), "key_bits": auth["alg_key_len"],
+                         "trunc_bits": auth["alg_trunc_len"]}
+    elif attributes.get("XFRMA_ALG_AUTH") is not None:
+        auth = attributes["XFRMA_ALG_AUTH"]
+        found["auth"] = {"name": _algorithm_name(auth), "key_bits": auth["alg_key_len"]}
+    comp = attributes.get("XFRMA_ALG_COMP")
+    if comp is not None:
+        found["comp"] = {"name": _algorithm_name(comp)}
+    return found
 
 
-def parse_state(data, offset, end):
-    base = offset
-    record = {"selector": _selector(data, base)}
-    pos = base + SELECTOR_SIZE
-    daddr = data[pos:pos + 16]
-    spi, = struct.unpack_from("!I", data, pos + 16)
-    proto, = struct.unpack_from("=B", data, pos + 20)
-    saddr = data[pos + 24:pos + 40]
-    pos += 40 + LIFETIME_CFG_SIZE
-    current_bytes, current_packets, add_time, use_time = LIFETIME_CUR.unpack_from(data, pos)
-    pos += LIFETIME_CUR.size
-    replay_window_stat, replay, integrity_failed = struct.unpack_from("=III", data, pos)
-    seq, reqid, family, mode, replay_window, flags = struct.unpack_from("=IIHBBB", data, pos + 12)
-    record.update(
-        src=_address(saddr, family),
-        dst=_address(daddr, family),
-        family=FAMILIES.get(family, str(family)),
-        proto=_protocol(proto),
-        spi="0x%08x" % spi,
-        reqid=reqid,
-        mode=MODES.get(mode, str(mode)),
-        replay_window=replay_window,
-        flags=flags,
-        mark=None,
-        if_id=None,
-        algorithms={},
-        encap=None,
-        counters={"bytes": current_bytes, "packets": current_packets, "add_time": add_time,
-                  "use_time": use_time, "replay_errors": replay, "integrity_failed": integrity_failed},
-    )
-    for kind, payload in _attributes(data, base + SA_INFO_SIZE, end):
-        if _common_attributes(kind, payload, record):
-            continue
-        if kind in ALGORITHM_SLOTS:
-            record["algorithms"][ALGORITHM_SLOTS[kind]] = _algorithm(kind, payload)
-        elif kind == XFRMA_ENCAP:
-            encap_type, = struct.unpack_from("=H", payload)
-            sport, dport = struct.unpack_from("!HH", payload, 2)
-            record["encap"] = {"type": encap_type, "sport": sport, "dport": dport}
+def state_record(msg):
+    """A plain dict for one XFRM_MSG_NEWSA message, without key material."""
+    family = msg["family"]
+    attributes = _attributes(msg, "SA spi %s" % _spi(msg["id_spi"]))
+    encap = attributes.get("XFRMA_ENCAP")
+    output_mark = attributes.get("XFRMA_SET_MARK")
+    output_mark_mask = attributes.get("XFRMA_SET_MARK_MASK")
+    record = {
+        "src": _address(msg["saddr"], family),
+        "dst": _address(msg["id_daddr"], family),
+        "family": FAMILIES.get(family),
+        "proto": _name(XFRM_PROTOCOLS, msg["id_proto"]),
+        "spi": _spi(msg["id_spi"]),
+        "reqid": msg["reqid"],
+        "mode": _name(MODES, msg["mode"]),
+        "replay_window": msg["replay_window"],
+        "flags": _flag_names(STATE_FLAGS, msg["flags"]),
+        "selector": _selector(msg),
+        "algorithms": _algorithms(attributes),
+        "encap": {
+            "type": _name(ENCAP_TYPES, encap["encap_type"]),
+            "sport": encap["encap_sport"],
+            "dport": encap["encap_dport"],
+        } if encap is not None else None,
+        "output_mark": output_mark.getvalue() if output_mark is not None else None,
+        "output_mark_mask": output_mark_mask.getvalue() if output_mark_mask is not None else None,
+        "counters": {
+            "bytes": msg["curlft_bytes"],
+            "packets": msg["curlft_packets"],
+            "add_time": msg["curlft_add_time"],
+            "use_time": msg["curlft_use_time"],
+            "replay_window": msg["stats_replay_window"],
+            "replay": msg["stats_replay"],
+            "integrity_failed": msg["stats_integrity_failed"],
+        },
+    }
+    _marks(record, attributes)
     return record
 
 
-def _dump(sock, message_type, parse, wanted_type):
-    sequence = 1
-    request = NLMSG_HEADER.pack(NLMSG_HEADER.size, message_type, NLM_F_REQUEST | NLM_F_DUMP, sequence, 0)
-    sock.send(request)
-    records = []
-    while True:
-        data = sock.recv(1 << 20)
-        offset = 0
-        while offset + NLMSG_HEADER.size <= len(data):
-            length, kind, _flags, _seq, _pid = NLMSG_HEADER.unpack_from(data, offset)
-            if length < NLMSG_HEADER.size:
-                raise XfrmError("malformed netlink message")
-            if kind == NLMSG_DONE:
-                return records
-            if kind == NLMSG_ERROR:
-                code, = struct.unpack_from("=i", data, offset + NLMSG_HEADER.size)
-                if code == 0:
-                    return records
-                raise XfrmError("the kernel refused the XFRM dump: %s" % os.strerror(-code))
-            if kind == wanted_type:
-                records.append(parse(data, offset + NLMSG_HEADER.size, offset + length))
-            offset += (length + 3) & ~3
+# -- the socket -----------------------------------------------------------------------
 
 
-def read_xfrm(policies=True, states=True):
-    """Policies and SAs of the calling process's network namespace."""
+def _netns_fd(netns):
+    """An open fd of /run/netns/NAME; a missing namespace is an error, never created."""
+    if not netns or "/" in netns or netns in (".", ".."):
+        raise XfrmError("netns %r is not a namespace name (as `ip netns list` shows them)" % (netns,))
+    require_netns(netns)
     try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_XFRM)
+        return os.open(os.path.join(NETNS_RUN_DIR, netns), os.O_RDONLY)
+    except OSError as exc:
+        raise NetnsError("network namespace %r cannot be opened: %s" % (netns, exc.strerror))
+
+
+def open_xfrm_socket(netns=None):
+    """A bound XfrmSocket in ``netns`` (None: the calling process's namespace).
+
+    A netlink socket belongs to the namespace of the thread that creates it,
+    so this thread enters the namespace by fd just long enough to make it.
+    Entering by fd (rather than by name, or pyroute2's ``netns=``) means no
+    code path can create the namespace, and it works the same with pyroute2
+    0.7 (no ``netns`` argument on NetlinkSocket) and 0.9.
+    """
+    from pyroute2.netns import popns, pushns, setns
+
+    try:
+        if netns is None:
+            sock = XfrmSocket()
+        else:
+            fd = _netns_fd(netns)
+            try:
+                pushns()
+                try:
+                    setns(fd)
+                    sock = XfrmSocket()
+                finally:
+                    popns()
+            finally:
+                os.close(fd)
     except OSError as exc:
         if exc.errno in (errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT):
-            raise XfrmError("this kernel has no XFRM netlink interface (CONFIG_XFRM_USER)")
-        raise
+            raise XfrmError("this kernel has no NETLINK_XFRM interface: load xfrm_user "
+                            "(modprobe xfrm_user) or build CONFIG_XFRM_USER")
+        raise XfrmError("cannot open a NETLINK_XFRM socket%s: %s"
+                        % (" in network namespace %r" % netns if netns else "", exc))
+    sock.bind()
+    return sock
+
+
+def _dump(sock, request_type, reply_type, convert, what):
     try:
-        sock.bind((0, 0))
-        result = {"policies": [], "states": []}
-        if policies:
-            result["policies"] = _dump(sock, XFRM_MSG_GETPOLICY, parse_policy, XFRM_MSG_NEWPOLICY)
-        if states:
-            result["states"] = _dump(sock, XFRM_MSG_GETSA, parse_state, XFRM_MSG_NEWSA)
-        return result
+        replies = list(sock.nlm_request(xfrm_dump_request(), request_type))
+    except NetlinkError as exc:
+        if exc.code == errno.EPERM:
+            raise XfrmError("reading the XFRM %s needs CAP_NET_ADMIN: run the task as root (become: true)" % what)
+        raise XfrmError("the kernel refused to dump the XFRM %s: %s" % (what, os.strerror(exc.code or 0)))
+    records = []
+    for msg in replies:
+        error = msg["header"].get("error")
+        if error is not None:
+            raise XfrmError("cannot decode the XFRM %s: %s" % (what, error))
+        if msg["header"]["type"] == reply_type:
+            records.append(convert(msg))
+    return records
+
+
+def read_xfrm(netns=None, policies=True, states=True):
+    """``{"policies": [...], "states": [...]}`` of ``netns``, in the kernel's order."""
+    sock = open_xfrm_socket(netns)
+    try:
+        return {
+            "policies": _dump(sock, XFRM_MSG_GETPOLICY, XFRM_MSG_NEWPOLICY, policy_record, "policies")
+            if policies else [],
+            "states": _dump(sock, XFRM_MSG_GETSA, XFRM_MSG_NEWSA, state_record, "states (SAs)")
+            if states else [],
+        }
     finally:
         sock.close()
 
 
-def read_xfrm_in(netns=None, policies=True, states=True):
-    """Like read_xfrm, in network namespace ``netns`` (None: this one)."""
-    if netns is None:
-        return read_xfrm(policies, states)
-    return json.loads(_in_netns(netns, lambda: json.dumps(read_xfrm(policies, states))))
+# -- filtering ------------------------------------------------------------------------
 
 
 def select(records, if_id=None, mark=None, directions=None):
-    """Filter records by if_id, by mark value, and (policies only) by direction."""
-    chosen = []
-    for record in records:
-        if if_id is not None and record.get("if_id") != if_id:
-            continue
-        if mark is not None and (record.get("mark") or {}).get("value") != mark:
-            continue
-        if directions and record.get("direction") not in directions:
-            continue
-        chosen.append(record)
-    return chosen
+    """The records with this if_id, this mark value and (policies) one of these directions."""
+    return [
+        record for record in records
+        if (if_id is None or record["if_id"] == if_id)
+        and (mark is None or record["mark"] == mark)
+        and (not directions or record.get("direction") in directions)
+    ]
+
+
+class XfrmFacts:
+    """What the xfrm_policy_facts module returns: read, then filter."""
+
+    def __init__(self, netns=None, gather=("policies", "states"), if_id=None, mark=None, directions=None):
+        self.netns = netns
+        self.gather = set(gather)
+        self.if_id = if_id
+        self.mark = mark
+        self.directions = set(directions or ())
+
+    def read(self):
+        found = read_xfrm(self.netns, "policies" in self.gather, "states" in self.gather)
+        return {
+            "policies": select(found["policies"], self.if_id, self.mark, self.directions),
+            # SAs have no direction: the direction filter leaves them alone.
+            "states": select(found["states"], self.if_id, self.mark),
+        }

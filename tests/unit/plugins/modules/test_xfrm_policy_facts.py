@@ -1,27 +1,39 @@
-"""xfrm_policy_facts against the kernel's real SPD and SAD."""
+"""xfrm_policy_facts run as Ansible runs it, against the kernel's real SPD and SAD.
 
+Native tier: policies made by iproute2 in scratch namespaces, on both
+pyroute2 generations.  Kernel tier (the VM): ESP SAs with real algorithms
+and keys, and traffic through one of them for the counters.
+"""
+
+import base64
 import json
+import os
 import subprocess
 
 import pytest
 
-from ...module_runner import debian_pyroute2_available, run_module
+from ...collection_paths import ansible_bin, ansible_env
+from ...module_runner import debian_pyroute2_available, run_adhoc, run_module
 
 PYTHONS = [None] + (["debian"] if debian_pyroute2_available() else [])
-AEAD_KEY = "0x" + "c0ffee11" * 9  # 288 bits: 256-bit AES key + 32-bit salt
-AUTH_KEY = "0x" + "5eed" * 16
-ENC_KEY = "0x" + "abcd" * 16
+
+# Printable keys: should their raw bytes ever reach the output, they would show
+# as plain text whatever the JSON encoding does to other bytes.
+AEAD_KEY = b"RVKEY-aead-0123456789abcdefghijk" + b"salt"  # AES-256 key + 4-byte salt: 288 bits
+AUTH_KEY = b"RVKEY-auth-0123456789abcdefghijk"  # 256 bits
+ENC_KEY = b"RVKEY-enc-0123456789abcdefghijkl"  # 256 bits
+AEAD_KEY_4 = b"RVKEY-gcm4-01234" + b"sal4"  # AES-128 + salt, for the IPv4 SA
 
 
 def ip(netns, *args):
-    subprocess.run(["ip", "-n", netns] + list(args), check=True, capture_output=True)
+    subprocess.run(["ip", "-n", netns] + list(args), check=True, capture_output=True, text=True)
 
 
-def facts(**args):
-    python = args.pop("_python", None)
-    result = run_module("xfrm_policy_facts", args, check=args.pop("_check", False), python=python)
+def facts(python=None, check=False, **args):
+    result = run_module("xfrm_policy_facts", args, check=check, python=python)
     assert not result.get("failed"), result
-    return result["ansible_facts"]["routevpn_xfrm_policies"], result["ansible_facts"]["routevpn_xfrm_states"], result
+    assert result["changed"] is False
+    return result["ansible_facts"]["routevpn_xfrm_policies"], result["ansible_facts"]["routevpn_xfrm_states"]
 
 
 @pytest.fixture
@@ -37,105 +49,76 @@ def policies_netns(scratch_netns):
 
 
 @pytest.mark.parametrize("python", PYTHONS)
-def test_policies_are_decoded_field_by_field(policies_netns, python):
-    policies, states, result = facts(netns=policies_netns, _python=python)
-    assert result["changed"] is False and states == []
-    by_direction = {p["direction"]: p for p in policies}
+@pytest.mark.parametrize("check", [False, True], ids=["run", "check"])
+def test_policies_field_by_field(policies_netns, python, check):
+    policies, states = facts(python=python, check=check, netns=policies_netns)
+    assert states == []
+    by_direction = dict((p["direction"], p) for p in policies)
     assert sorted(by_direction) == ["fwd", "in", "out"]
-    out = by_direction["out"]
-    assert out["selector"] == {"family": "ipv4", "src": "10.1.0.0/16", "dst": "10.2.0.0/16", "proto": "any",
-                               "sport": None, "dport": None, "ifindex": None}
-    assert (out["priority"], out["action"], out["if_id"]) == (100, "allow", 4296)
-    assert out["mark"] == {"value": 0x2A, "mask": 0xFF}
-    assert out["templates"] == [{"src": "192.0.2.1", "dst": "192.0.2.2", "family": "ipv4", "proto": "esp",
-                                 "spi": None, "reqid": 7, "mode": "tunnel", "optional": False}]
+    out = dict(by_direction["out"], index=None)
+    assert out == {
+        "direction": "out", "index": None, "priority": 100, "action": "allow", "flags": [], "type": "main",
+        "selector": {"family": "ipv4", "src": "10.1.0.0/16", "dst": "10.2.0.0/16", "proto": None, "sport": None,
+                     "dport": None, "ifindex": None},
+        "mark": 0x2A, "mark_mask": 0xFF, "if_id": 4296,
+        "templates": [{"src": "192.0.2.1", "dst": "192.0.2.2", "family": "ipv4", "proto": "esp", "spi": None,
+                       "reqid": 7, "mode": "tunnel", "level": "required"}],
+    }
     inbound = by_direction["in"]
-    assert inbound["selector"]["family"] == "ipv6" and inbound["selector"]["src"] == "::/0"
-    assert inbound["templates"][0]["src"] == "2001:db8:2::1" and inbound["templates"][0]["reqid"] == 8
-    assert inbound["mark"] is None and inbound["if_id"] == 4296
+    assert inbound["selector"] == {"family": "ipv6", "src": "::/0", "dst": "::/0", "proto": None, "sport": None,
+                                   "dport": None, "ifindex": None}
+    assert (inbound["mark"], inbound["if_id"], inbound["templates"][0]["reqid"]) == (None, 4296, 8)
+    assert (inbound["templates"][0]["src"], inbound["templates"][0]["dst"]) == ("2001:db8:2::1", "2001:db8:1::1")
     fwd = by_direction["fwd"]
-    assert (fwd["action"], fwd["priority"], fwd["selector"]["proto"], fwd["selector"]["dport"]) == ("block", 5, "tcp", 443)
+    assert (fwd["action"], fwd["priority"], fwd["selector"]["proto"], fwd["selector"]["dport"]) == (
+        "block", 5, "tcp", 443)
     assert fwd["if_id"] is None and fwd["templates"] == []
 
 
-def test_index_matches_what_iproute2_reports(policies_netns):
-    text = subprocess.run(["ip", "-n", policies_netns, "xfrm", "policy", "list"], capture_output=True,
-                          text=True, check=True).stdout
-    policies, _states, _result = facts(netns=policies_netns)
-    assert len(policies) == text.count("dir ")
-    for policy in policies:
-        if policy["if_id"]:
-            assert "if_id %#x" % policy["if_id"] in text
-
-
+@pytest.mark.parametrize("python", PYTHONS)
 @pytest.mark.parametrize("args, directions", [
     (dict(if_id=4296), ["in", "out"]),
     (dict(mark=0x2A), ["out"]),
     (dict(direction=["fwd", "in"]), ["fwd", "in"]),
     (dict(if_id=4296, direction=["in"]), ["in"]),
     (dict(if_id=1), []),
+    (dict(gather=["states"]), []),
 ])
-def test_filters(policies_netns, args, directions):
-    policies, _states, _result = facts(netns=policies_netns, **args)
+def test_filters(policies_netns, python, args, directions):
+    policies, _states = facts(python=python, netns=policies_netns, **args)
     assert sorted(p["direction"] for p in policies) == directions
 
 
-def test_gather_policies_only_and_check_mode(policies_netns):
-    policies, states, result = facts(netns=policies_netns, gather=["policies"], _check=True)
-    assert len(policies) == 3 and states == [] and result["changed"] is False
+@pytest.mark.parametrize("python", PYTHONS)
+def test_empty_namespace(scratch_netns, python):
+    assert facts(python=python, netns=scratch_netns) == ([], [])
 
-
-def test_empty_namespace(scratch_netns):
-    policies, states, _result = facts(netns=scratch_netns)
-    assert policies == [] and states == []
-
-
-def test_missing_namespace_is_an_error_and_is_not_created():
-    result = run_module("xfrm_policy_facts", dict(netns="routevpn-no-such-ns"))
-    assert result.get("failed") and "network namespace 'routevpn-no-such-ns' does not exist" in result["msg"]
-    assert "routevpn-no-such-ns" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-
-
-# -- kernel tier: real ESP SAs ---------------------------------------------------------
 
 @pytest.mark.parametrize("python", PYTHONS)
-def test_esp_states_show_algorithms_and_counters_but_never_keys(scratch_netns, kernel_feature, python):
-    kernel_feature("esp")
-    ip(scratch_netns, "xfrm", "state", "add", "src", "2001:db8:1::1", "dst", "2001:db8:2::1", "proto", "esp",
-       "spi", "0xc1a2b3c4", "reqid", "7", "mode", "tunnel", "if_id", "4296",
-       "aead", "rfc4106(gcm(aes))", AEAD_KEY, "128")
-    ip(scratch_netns, "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp",
-       "spi", "0x100", "reqid", "9", "mode", "tunnel", "mark", "0x10c8", "mask", "0xffffffff",
-       "auth-trunc", "hmac(sha256)", AUTH_KEY, "128", "enc", "cbc(aes)", ENC_KEY)
-    policies, states, result = facts(netns=scratch_netns, _python=python)
-    by_spi = {s["spi"]: s for s in states}
-    gcm = by_spi["0xc1a2b3c4"]
-    assert (gcm["src"], gcm["dst"], gcm["family"], gcm["proto"], gcm["mode"]) == (
-        "2001:db8:1::1", "2001:db8:2::1", "ipv6", "esp", "tunnel")
-    assert gcm["reqid"] == 7 and gcm["if_id"] == 4296 and gcm["mark"] is None
-    assert gcm["algorithms"] == {"aead": {"name": "rfc4106(gcm(aes))", "key_bits": 288, "icv_bits": 128}}
-    assert gcm["counters"]["bytes"] == 0 and gcm["counters"]["packets"] == 0 and gcm["counters"]["add_time"] > 0
-    cbc = by_spi["0x00000100"]
-    assert cbc["mark"] == {"value": 0x10C8, "mask": 0xFFFFFFFF} and cbc["if_id"] is None
-    assert cbc["algorithms"]["enc"] == {"name": "cbc(aes)", "key_bits": 256}
-    assert cbc["algorithms"]["auth"] == {"name": "hmac(sha256)", "key_bits": 256, "trunc_bits": 128}
-
-    output = json.dumps(result).lower()
-    for key in (AEAD_KEY, AUTH_KEY, ENC_KEY):
-        hex_key = key[2:].lower()
-        assert hex_key not in output and hex_key[:16] not in output
-        assert bytes.fromhex(hex_key)[:8].decode("latin-1") not in json.dumps(result)
-
-    only, _, _ = facts(netns=scratch_netns, mark=0x10C8)
-    _none, marked_states, _ = facts(netns=scratch_netns, mark=0x10C8)
-    assert [s["spi"] for s in marked_states] == ["0x00000100"] and only == []
-    _none, bound, _ = facts(netns=scratch_netns, if_id=4296)
-    assert [s["spi"] for s in bound] == ["0xc1a2b3c4"]
+def test_missing_namespace_is_an_error_and_is_not_created(python):
+    name = "rvt-no-such-ns-%d" % os.getpid()
+    result = run_module("xfrm_policy_facts", dict(netns=name), python=python)
+    assert result.get("failed") and "network namespace '%s' does not exist" % name in result["msg"]
+    assert not os.path.exists("/run/netns/" + name)
+    assert name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
 
-def test_through_ansible_for_real(policies_netns, tmp_path):
-    from ...collection_paths import ansible_bin, ansible_env
+def test_argument_spec_rejects_unknown_directions():
+    result = run_module("xfrm_policy_facts", dict(direction=["sideways"]))
+    assert result.get("failed") and "sideways" in result["msg"]
 
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_through_ansible_adhoc(policies_netns, tmp_path, python):
+    """`ansible localhost -m routevpn.mesh.xfrm_policy_facts`: AnsiballZ, argument_spec, facts as in production."""
+    result = run_adhoc(tmp_path, "xfrm_policy_facts", dict(netns=policies_netns, if_id=4296, direction=["out"]),
+                       check=True, python=python)
+    assert result["_rc"] == 0 and not result.get("failed"), result
+    (out,) = result["ansible_facts"]["routevpn_xfrm_policies"]
+    assert (out["direction"], out["if_id"], out["mark"], out["templates"][0]["reqid"]) == ("out", 4296, 0x2A, 7)
+
+
+def test_facts_become_variables_in_a_play(policies_netns, tmp_path):
     playbook = tmp_path / "facts.yml"
     playbook.write_text("""
 - hosts: localhost
@@ -146,10 +129,122 @@ def test_through_ansible_for_real(policies_netns, tmp_path):
         if_id: 4296
     - ansible.builtin.assert:
         that:
-          - routevpn_xfrm_policies | length == 2
           - (routevpn_xfrm_policies | map(attribute='direction') | sort) == ['in', 'out']
+          - routevpn_xfrm_policies | selectattr('mark', 'equalto', 42) | list | length == 1
+          - ansible_facts.routevpn_xfrm_states == []
 """ % policies_netns)
     proc = subprocess.run([ansible_bin("ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)],
                           capture_output=True, text=True, env=ansible_env(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "failed=0" in proc.stdout
+    assert "ok=2" in proc.stdout and "failed=0" in proc.stdout
+
+
+def test_ansible_doc_renders(tmp_path):
+    proc = subprocess.run([ansible_bin("ansible-doc"), "routevpn.mesh.xfrm_policy_facts"], capture_output=True,
+                          text=True, env=ansible_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    for words in ("NETLINK_XFRM", "in-socket", "routevpn_xfrm_policies", "routevpn_xfrm_states", "check_mode"):
+        assert words in proc.stdout
+    as_json = subprocess.run([ansible_bin("ansible-doc"), "--json", "routevpn.mesh.xfrm_policy_facts"],
+                             capture_output=True, text=True, env=ansible_env(tmp_path), check=True)
+    doc = json.loads(as_json.stdout)["routevpn.mesh.xfrm_policy_facts"]
+    assert doc["doc"]["attributes"]["check_mode"]["support"] == "full"
+    assert doc["doc"]["attributes"]["facts"]["support"] == "full"
+
+
+# -- kernel tier: real ESP SAs ---------------------------------------------------------
+
+
+def leaked(output, keys):
+    """The representations of ``keys`` found in ``output`` (hex either case, raw, base64)."""
+    found = []
+    for key in keys:
+        for form in (key.hex(), key.hex().upper(), key.decode("ascii"), base64.b64encode(key).decode("ascii"),
+                     key[:8].decode("ascii"), key[:8].hex()):
+            if form in output:
+                found.append(form)
+    return found
+
+
+@pytest.fixture
+def esp_netns(scratch_netns_factory, kernel_feature):
+    """Namespace with three SAs: AES-GCM bound to if_id 4296 (v6), HMAC + AES-CBC marked (v4), and AES-GCM
+    transport (v4) on a veth towards a second namespace, with the policy that sends pings through it."""
+    kernel_feature("esp")
+    netns, peer = scratch_netns_factory(), scratch_netns_factory()
+    ip(netns, "xfrm", "state", "add", "src", "2001:db8:1::1", "dst", "2001:db8:2::1", "proto", "esp",
+       "spi", "0xc1a2b3c4", "reqid", "7", "mode", "tunnel", "if_id", "4296",
+       "aead", "rfc4106(gcm(aes))", "0x" + AEAD_KEY.hex(), "128")
+    ip(netns, "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp",
+       "spi", "0x100", "reqid", "9", "mode", "tunnel", "mark", "0x10c8", "mask", "0xffffffff",
+       "auth-trunc", "hmac(sha256)", "0x" + AUTH_KEY.hex(), "128", "enc", "cbc(aes)", "0x" + ENC_KEY.hex())
+    subprocess.run(["ip", "link", "add", "rvt-a", "netns", netns, "type", "veth", "peer", "name", "rvt-b",
+                    "netns", peer], check=True, capture_output=True)
+    for space, device, address in ((netns, "rvt-a", "10.99.0.1/24"), (peer, "rvt-b", "10.99.0.2/24")):
+        ip(space, "addr", "add", address, "dev", device)
+        ip(space, "link", "set", device, "up")
+    ip(netns, "xfrm", "state", "add", "src", "10.99.0.1", "dst", "10.99.0.2", "proto", "esp", "spi", "0x200",
+       "reqid", "11", "mode", "transport", "aead", "rfc4106(gcm(aes))", "0x" + AEAD_KEY_4.hex(), "128")
+    ip(netns, "xfrm", "policy", "add", "src", "10.99.0.1/32", "dst", "10.99.0.2/32", "proto", "icmp", "dir", "out",
+       "tmpl", "src", "10.99.0.1", "dst", "10.99.0.2", "proto", "esp", "reqid", "11", "mode", "transport")
+    # The peer has no SA: the pings go out encrypted and are dropped there, which is all the counters need.
+    subprocess.run(["ip", "netns", "exec", netns, "ping", "-c", "3", "-i", "0.2", "-W", "1", "10.99.0.2"],
+                   capture_output=True, check=False)
+    return netns
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_esp_states_show_algorithms_and_counters_but_never_keys(esp_netns, python):
+    result = run_module("xfrm_policy_facts", dict(netns=esp_netns), python=python)
+    assert not result.get("failed"), result
+    states = result["ansible_facts"]["routevpn_xfrm_states"]
+    by_spi = dict((s["spi"], s) for s in states)
+    assert sorted(by_spi) == ["0x00000100", "0x00000200", "0xc1a2b3c4"]
+
+    gcm = by_spi["0xc1a2b3c4"]
+    assert (gcm["src"], gcm["dst"], gcm["family"], gcm["proto"], gcm["mode"], gcm["reqid"]) == (
+        "2001:db8:1::1", "2001:db8:2::1", "ipv6", "esp", "tunnel", 7)
+    assert (gcm["if_id"], gcm["mark"], gcm["mark_mask"]) == (4296, None, None)
+    assert gcm["algorithms"] == {"aead": {"name": "rfc4106(gcm(aes))", "key_bits": 288, "icv_bits": 128}}
+
+    cbc = by_spi["0x00000100"]
+    assert (cbc["src"], cbc["dst"], cbc["family"], cbc["reqid"]) == ("192.0.2.1", "192.0.2.2", "ipv4", 9)
+    assert (cbc["mark"], cbc["mark_mask"], cbc["if_id"]) == (0x10C8, 0xFFFFFFFF, None)
+    assert cbc["algorithms"] == {"enc": {"name": "cbc(aes)", "key_bits": 256},
+                                 "auth": {"name": "hmac(sha256)", "key_bits": 256, "trunc_bits": 128}}
+
+    used = by_spi["0x00000200"]
+    assert (used["mode"], used["algorithms"]["aead"]["key_bits"]) == ("transport", 160)
+    assert used["counters"]["packets"] == 3 and used["counters"]["bytes"] > 0
+    assert used["counters"]["use_time"] >= used["counters"]["add_time"] > 0
+    for state in (gcm, cbc):
+        assert state["counters"]["bytes"] == state["counters"]["packets"] == 0
+        assert state["counters"]["add_time"] > 0
+        assert set(state["counters"]) == {"bytes", "packets", "add_time", "use_time", "replay_window", "replay",
+                                          "integrity_failed"}
+
+    assert leaked(json.dumps(result), [AEAD_KEY, AUTH_KEY, ENC_KEY, AEAD_KEY_4]) == []
+    assert leaked(json.dumps(result, ensure_ascii=False), [AEAD_KEY, AUTH_KEY, ENC_KEY, AEAD_KEY_4]) == []
+    # The same keys are plainly in `ip xfrm state`: the check above looks for the right things.
+    shown = subprocess.run(["ip", "-n", esp_netns, "xfrm", "state"], capture_output=True, text=True).stdout
+    assert leaked(shown, [AEAD_KEY, AUTH_KEY, ENC_KEY])
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_esp_states_filtered_by_mark_and_if_id(esp_netns, python):
+    policies, marked = facts(python=python, netns=esp_netns, mark=0x10C8)
+    assert [s["spi"] for s in marked] == ["0x00000100"] and policies == []
+    _policies, bound = facts(python=python, netns=esp_netns, if_id=4296, direction=["out"])
+    assert [s["spi"] for s in bound] == ["0xc1a2b3c4"]
+    policies, states = facts(python=python, netns=esp_netns, gather=["policies"], direction=["out"])
+    assert states == [] and [p["selector"]["proto"] for p in policies] == ["icmp"]
+
+
+def test_esp_keys_never_reach_ansible_output(esp_netns, tmp_path):
+    """The whole ansible run's output, verbose, through the json callback."""
+    command = [ansible_bin("ansible"), "localhost", "-i", "localhost,", "-c", "local", "-vvv",
+               "-m", "routevpn.mesh.xfrm_policy_facts", "-a", json.dumps(dict(netns=esp_netns))]
+    proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rfc4106(gcm(aes))" in proc.stdout and "hmac(sha256)" in proc.stdout
+    assert leaked(proc.stdout + proc.stderr, [AEAD_KEY, AUTH_KEY, ENC_KEY, AEAD_KEY_4]) == []
