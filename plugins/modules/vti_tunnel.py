@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: vti_tunnel
 short_description: Manage Linux VTI and VTI6 devices for route-based IPsec
 version_added: 0.1.0
-author: routevpn.mesh developers
+author: routevpn.mesh developers (@routevpn)
 description:
   - Creates, changes and deletes VTI (IPv4) and VTI6 (IPv6) devices over netlink, with pyroute2. A VTI device
     carries what matches the IPsec SAs whose mark equals its key.
@@ -29,6 +29,7 @@ requirements:
   - pyroute2 >= 0.7.2
   - a kernel with VTI (C(ip_vti)) and VTI6 (C(ip6_vti))
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - routevpn.mesh.tunnel_interface
 attributes:
   check_mode:
@@ -36,6 +37,7 @@ attributes:
   diff_mode:
     support: full
   platform:
+    support: full
     platforms: linux
 options:
   mode:

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 module: xfrm_interface
 short_description: Manage Linux XFRM interfaces for route-based IPsec
 version_added: 0.1.0
-author: routevpn.mesh developers
+author: routevpn.mesh developers (@routevpn)
 description:
   - Creates, changes and deletes XFRM interfaces (C(ip link add NAME type xfrm if_id N)) over netlink, with pyroute2.
   - An interface is created in the module's own network namespace, where the IKE daemon and its SAs live, and then
@@ -28,6 +28,7 @@ requirements:
   - pyroute2 >= 0.7.2
   - a kernel with XFRM interfaces (C(CONFIG_XFRM_INTERFACE), module C(xfrm_interface))
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - routevpn.mesh.tunnel_interface
 attributes:
   check_mode:
@@ -35,6 +36,7 @@ attributes:
   diff_mode:
     support: full
   platform:
+    support: full
     platforms: linux
 options:
   if_id:

@@ -86,8 +86,8 @@ def run_adhoc(tmp_path, module, args, check=False, python=None, netns=None):
         output = json.loads(proc.stdout)
         result = output["plays"][0]["tasks"][0]["hosts"]["localhost"]
     except (ValueError, KeyError, IndexError):
-        raise AssertionError("ansible printed no task result (rc %d):\n%s\n%s" % (proc.returncode, proc.stdout,
-                                                                                 proc.stderr))
+        raise AssertionError("ansible printed no task result (rc %d):\n%s\n%s"
+                             % (proc.returncode, proc.stdout, proc.stderr))
     result["_rc"] = proc.returncode
     return result
 

@@ -490,8 +490,8 @@ class LinkSet(object):
             for change in changes:
                 key = tuple(change.wanted.get(option) for option in group)
                 if key in owners:
-                    raise LinkError("%s: %s already used by %s (listed)" % (change.wanted["name"], _values(group, key),
-                                                                          owners[key]))
+                    raise LinkError("%s: %s already used by %s (listed)"
+                                    % (change.wanted["name"], _values(group, key), owners[key]))
                 owners[key] = change.wanted["name"]
             for state in self.namespace(None).of_kind():
                 if id(state) in gone or state["name"] in owners.values():

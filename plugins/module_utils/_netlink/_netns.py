@@ -96,7 +96,7 @@ def _in_netns(netns, action):
     os.close(read_end)
     os.waitpid(pid, 0)
     payload = b"".join(chunks).decode("utf-8")
-    kind, _, value = payload.partition(":")
+    kind, value = payload.partition(":")[::2]
     if kind != "ok":
         raise NetnsError("in network namespace %s: %s" % (netns, value or "the helper process died"))
     return value

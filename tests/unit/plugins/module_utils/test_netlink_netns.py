@@ -39,9 +39,9 @@ def test_the_socket_itself_does_not_create_a_missing_namespace(python, no_missin
 def test_the_socket_works_inside_the_namespace(python, scratch_netns):
     answer = drive(python, None, "open_iproute", netns=scratch_netns, add_veth="rvt0")
     assert answer == {"links": ["lo"]}
-    links = subprocess.run(["ip", "-n", scratch_netns, "-o", "link"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-n", scratch_netns, "-o", "link"], capture_output=True, text=True, check=False).stdout
     assert "rvt0@prvt0" in links
-    assert subprocess.run(["ip", "link", "show", "rvt0"], capture_output=True).returncode != 0
+    assert subprocess.run(["ip", "link", "show", "rvt0"], capture_output=True, check=False).returncode != 0
 
 
 def test_sysctls_are_read_and_written_inside_the_namespace(python, scratch_netns):
@@ -56,7 +56,7 @@ def test_sysctls_are_read_and_written_inside_the_namespace(python, scratch_netns
                    read=[v4, v6])
     assert answer["values"] == {v4: "1", v6: "0"}
     witness = subprocess.run(["ip", "netns", "exec", scratch_netns, "sysctl", "-n", "net/ipv4/conf/v.1/disable_policy"],
-                             capture_output=True, text=True).stdout.strip()
+                             capture_output=True, text=True, check=False).stdout.strip()
     assert witness == "1"
     answer = drive(python, None, "sysctls", netns=scratch_netns, write={missing: "1"})
     assert answer["error"] == "NetnsError" and "in network namespace %s" % scratch_netns in answer["msg"]
