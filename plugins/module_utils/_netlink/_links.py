@@ -615,7 +615,7 @@ class LinkSet(object):
                 value = wanted.get(attr.option)
                 summary[attr.option] = None if attr.device and value in (None, "") else value
             else:
-                summary[attr.option] = (change.current or {}).get(attr.option) if kept else None
+                summary[attr.option] = kept.get(attr.option) if kept else attr.unset
         if self.kind.sysctls:
             current = dict(kept.get("sysctls") or {}) if kept else {}
             current.update((label, value) for label, (_path, value) in self._sysctls(wanted["name"]).items()

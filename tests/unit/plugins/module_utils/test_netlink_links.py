@@ -86,6 +86,9 @@ def test_check_mode_against_missing_links_reports_and_touches_nothing(python, pu
     assert result["diff"]["before"] == {}
     assert result["diff"]["after"]["rv-a"]["addresses"] == ["2001:db8:ff::1/127"]
     assert link_of("rv-a", target) is None and link_of("rv-a", public) is None and link_of("prv-a", public) is None
+    real = linkset(python, public, "veth", wanted)
+    assert (real["changes"], real["interfaces"]) == (result["changes"], result["interfaces"]), \
+        "check mode promised what the run did"
 
 
 def test_mtu_addresses_and_sysctls_change_in_place_and_link_local_stays(python, public, target):
