@@ -15,7 +15,6 @@ import os
 import pathlib
 import shutil
 import signal
-import time
 import uuid
 from types import SimpleNamespace
 
@@ -110,7 +109,7 @@ def protocols(gateway):
 
 
 def bgp_sessions(gateway):
-    return dict((name, info) for name, (proto, _, info) in protocols(gateway).items() if proto == "BGP")
+    return dict((name, info) for name, (proto, dummy, info) in protocols(gateway).items() if proto == "BGP")
 
 
 def exported_by(gateway, protocol):

@@ -56,7 +56,7 @@ def stop_charon(pid_file):
         if os.readlink("/proc/%d/exe" % pid) != CHARON:
             return
         os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
+        for dummy in range(50):
             if not os.path.exists("/proc/%d" % pid) or "zombie" in _state(pid):
                 return
             time.sleep(0.1)
