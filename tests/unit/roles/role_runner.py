@@ -1,5 +1,6 @@
 """Run a role or a playbook with ansible-playbook against this machine (connection local)."""
 
+import json
 import re
 import subprocess
 
@@ -10,6 +11,8 @@ from ..collection_paths import ansible_bin, ansible_env
 _RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
                     r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
 
+_RESULT = re.compile(r"^(?:ok|changed|failed|fatal): \[[^\]]+\](?:: FAILED!)? => (?P<json>\{.*\})$")
+
 
 class PlaybookRun(object):
     def __init__(self, proc):
@@ -18,6 +21,18 @@ class PlaybookRun(object):
         counters = ("ok", "changed", "failed", "unreachable")
         self.recap = dict((m.group("host"), dict((k, int(m.group(k))) for k in counters))
                           for m in _RECAP.finditer(self.output.split("PLAY RECAP", 1)[-1]))
+
+    def task_results(self, task):
+        """Results of the tasks whose title contains ``task``, parsed from the output of ``-v``."""
+        results, inside = [], False
+        for line in self.output.splitlines():
+            if line.startswith("TASK ["):
+                inside = task in line
+                continue
+            match = _RESULT.match(line) if inside else None
+            if match and match.group("json"):
+                results.append(json.loads(match.group("json")))
+        return results
 
     def changed(self, host):
         return self.recap[host]["changed"]
@@ -58,3 +73,13 @@ def run_playbook(tmp_path, inventory, playbook, check=False, extra=(), env=None,
     proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(tmp_path, **(env or {})),
                           timeout=timeout, check=False)
     return PlaybookRun(proc)
+
+
+def render(template, variables):
+    """Render a role template with Ansible's own templating, as the template module would."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    trusted = dict((key, trust_as_template(value) if isinstance(value, str) else value)
+                   for key, value in variables.items())
+    return Templar(loader=DataLoader(), variables=trusted).template(trust_as_template(template.read_text()))

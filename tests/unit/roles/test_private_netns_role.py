@@ -7,15 +7,18 @@ systemd); its script is run by hand to stand in for a boot.
 """
 
 import os
+import shutil
 import subprocess
 import uuid
 
 import pytest
+import yaml
 
 from ..collection_paths import COLLECTION_ROOT
 from ..conftest import delete_netns
 from ..module_runner import addresses_of, link_of
-from .role_runner import run_playbook, write_inventory, write_playbook
+from .mesh_roles import documented_variables
+from .role_runner import render, run_playbook, write_inventory, write_playbook
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -129,3 +132,21 @@ def test_boot_script_reports_a_missing_interface(tmp_path):
         assert os.path.exists("/run/netns/" + netns) and sysctl_in(netns, "net.ipv4.ip_forward") == "1"
     finally:
         delete_netns(netns)
+
+
+def test_readme_documents_every_variable_of_the_argument_specs():
+    spec, table, defaults = documented_variables("private_netns")
+    assert table == spec
+    assert set(defaults) <= set(spec), set(defaults) - set(spec)
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_boot_unit_is_accepted_by_systemd(tmp_path):
+    variables = yaml.safe_load((COLLECTION_ROOT / "roles" / "private_netns" / "defaults" / "main.yml").read_text())
+    variables.update(ansible_managed="test", routevpn_libexec_dir=str(tmp_path))
+    (tmp_path / "routevpn-netns@.service").write_text(
+        render(COLLECTION_ROOT / "roles" / "private_netns" / "templates" / "routevpn-netns@.service.j2", variables))
+    shutil.copy(COLLECTION_ROOT / "roles" / "private_netns" / "files" / "routevpn-netns", tmp_path)
+    verified = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "routevpn-netns@private.service")],
+                              capture_output=True, text=True, check=False)
+    assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr

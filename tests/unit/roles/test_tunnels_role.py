@@ -8,16 +8,20 @@ The kernel tier (tests/vm/run) runs the whole role on Debian's kernel.
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import plan
 
+from ..collection_paths import COLLECTION_ROOT
 from ..conftest import kernel_supports
 from ..module_runner import addresses_of, ip_json, link_of
 from ..plugins.module_utils.mesh_inventory import inventory
-from .role_runner import run_playbook, write_inventory, write_playbook
+from .mesh_roles import documented_variables
+from .role_runner import render, run_playbook, write_inventory, write_playbook
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -27,6 +31,10 @@ def mesh_plan(layout, **per_host):
     for host, variables in per_host.items():
         hostvars[host].update(variables)
     return plan(hostvars, sorted(hostvars))
+
+
+def planned(interfaces):
+    return [(i["name"], i["if_id"], sorted(i["addresses"]), i["netns"], i["mtu"]) for i in interfaces]
 
 
 @pytest.fixture
@@ -67,10 +75,12 @@ def test_check_mode_reports_every_planned_interface(gateway):
     mesh = mesh_plan({1: 1, 2: 2})
     checked = gateway["run"](mesh, check=True)
     assert checked.rc == 0 and checked.changed("v1-1") > 0, checked
+    (result,) = checked.task_results("XFRM interfaces")
+    assert planned(result["interfaces"]) == [
+        (end["interface"], end["if_id"], sorted([end["address_v6"], end["address_v4"]]), gateway["netns"], 1500)
+        for end in mesh["hosts"]["v1-1"]]
     for end in mesh["hosts"]["v1-1"]:
-        assert "%s: create xfrm in netns %s" % (end["interface"], gateway["netns"]) in checked.output
-        assert "%s: addresses none -> %s" % (end["interface"], ", ".join(sorted([end["address_v6"], end["address_v4"]]))) \
-            in checked.output
+        assert "%s: create xfrm in netns %s" % (end["interface"], gateway["netns"]) in result["changes"]
         assert link_of(end["interface"]) is None and link_of(end["interface"], netns=gateway["netns"]) is None
 
 
@@ -85,8 +95,11 @@ def test_vti_ends_get_their_endpoints_and_the_family_of_their_endpoints(gateway)
     checked = gateway["run"](mesh, check=True)
     assert checked.rc == 0, checked
     end = mesh["hosts"]["v1-1"][0]
-    assert "rv-21: create vti6 in netns %s" % gateway["netns"] in checked.output
-    assert "rv-21: addresses none -> %s\"" % end["address_v6"] in checked.output
+    (result,) = checked.task_results("VTI devices")
+    assert "rv-21: create vti6 in netns %s" % gateway["netns"] in result["changes"]
+    (device,) = result["interfaces"]
+    assert (device["local"], device["remote"], device["ikey"], device["okey"], device["addresses"]) == (
+        end["local_ike_address"], end["remote_ike_address"], end["mark"], end["mark"], [end["address_v6"]])
 
 
 @pytest.mark.skipif(kernel_supports("xfrm_interface"), reason="this kernel has XFRM interfaces")
@@ -171,7 +184,7 @@ def test_tunnels_on_a_real_kernel(gateway, kernel_feature):
     index_before = link_of("rv-21", netns=netns)["ifindex"]
     removed = gateway["run"](smaller, routevpn_tcp_mss_clamp=True)
     assert removed.rc == 0, removed
-    assert "rv-22: delete from netns %s (not in the list)" % netns in removed.output
+    assert "rv-22: delete from netns %s" % netns in removed.output
     assert link_of("rv-22", netns=netns) is None
     assert link_of("rv-21", netns=netns)["ifindex"] == index_before
     assert [link["ifname"] for link in ip_json("link", "show", "type", "xfrm", netns=netns)] == ["rv-21"]
@@ -187,3 +200,25 @@ def test_switching_a_gateway_from_xfrm_to_vti(gateway, kernel_feature):
     assert link_of("rv-21", netns=netns)["linkinfo"]["info_kind"] == "vti6"
     back = gateway["run"](mesh_plan({1: 1, 2: 1}))
     assert back.rc == 0 and link_of("rv-21", netns=netns)["linkinfo"]["info_kind"] == "xfrm", back
+
+
+def test_readme_documents_every_variable_of_the_argument_specs():
+    spec, table, defaults = documented_variables("tunnels")
+    assert table == spec
+    assert set(defaults) <= set(spec), set(defaults) - set(spec)
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_boot_unit_is_accepted_by_systemd_next_to_the_namespace_unit(tmp_path):
+    roles = COLLECTION_ROOT / "roles"
+    for role, unit, script in (("tunnels", "routevpn-tunnels@.service", "routevpn-tunnels"),
+                               ("private_netns", "routevpn-netns@.service", "routevpn-netns")):
+        variables = yaml.safe_load((roles / role / "defaults" / "main.yml").read_text())
+        variables.update(ansible_managed="test", routevpn_libexec_dir=str(tmp_path))
+        (tmp_path / unit).write_text(render(roles / role / "templates" / (unit + ".j2"), variables))
+        shutil.copy(roles / role / "files" / script, tmp_path)
+    verified = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "routevpn-tunnels@private.service")],
+                              capture_output=True, text=True, check=False)
+    assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
+    unit = (tmp_path / "routevpn-tunnels@.service").read_text()
+    assert "Requires=routevpn-netns@%i.service" in unit and "Before=routevpn-bird@%i.service" in unit

@@ -1,5 +1,7 @@
 #!/bin/bash
-# Capture real swanctl/birdc/ip outputs for the health parser's tests.
+# Captures real swanctl/birdc/ip outputs for the health parser's tests (module_utils/_mesh/health.py).
+# Run in a VM with Debian's kernel, e.g.:
+#   vng --run /boot/vmlinuz-6.1.0-56-amd64 --disable-kvm --memory 2G --cpus 2 --rwdir OUT --exec "bash capture.sh OUT"
 set -uo pipefail
 OUT=$1; RUN=/run/cap; mkdir -p "$OUT" "$RUN"
 modprobe xfrm_interface; modprobe esp4; modprobe esp6
@@ -52,8 +54,8 @@ connections {
 }
 secrets {
   ike-1 {
-    id-a = v1-1
-    id-b = v2-1
+    id-a = 11
+    id-b = 21
     secret = "0123456789abcdef0123456789abcdef"
   }
 }
@@ -78,8 +80,6 @@ EOC
 }
 gw a ap 2001:db8:1::1 2001:db8:2::1 11 21 rv-21 2001:db8:a1::1/64 65001 65002 2001:db8:ff::190/127 2001:db8:ff::191
 gw b bp 2001:db8:2::1 2001:db8:1::1 21 11 rv-11 2001:db8:a2::1/64 65002 65001 2001:db8:ff::191/127 2001:db8:ff::190
-sed -i 's/id-a = v1-1/id-a = 11/; s/id-b = v2-1/id-b = 21/' $OUT/a/swanctl.conf $OUT/b/swanctl.conf
-sed -i 's/id = \(1\|2\)1$/&/' $OUT/a/swanctl.conf
 for i in $(seq 90); do [ -S $RUN/a/charon.vici ] && [ -S $RUN/b/charon.vici ] && break; sleep 1; done
 for n in a b; do ip netns exec $n swanctl --load-all --file "$OUT/$n/swanctl.conf" --uri unix://$RUN/$n/charon.vici; done
 # Before any SA: trap policies only
@@ -87,6 +87,7 @@ ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > $OUT/
 ip netns exec a swanctl --initiate --child rv-21 --uri unix://$RUN/a/charon.vici | tail -3
 ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > $OUT/swanctl-established.raw
 ip netns exec a swanctl --list-sas --uri unix://$RUN/a/charon.vici > $OUT/swanctl-established.txt
+ip netns exec a swanctl --list-sas --pretty --uri unix://$RUN/a/charon.vici > $OUT/swanctl-established.pretty
 ip netns exec a swanctl --list-conns --raw --uri unix://$RUN/a/charon.vici > $OUT/swanctl-conns.raw
 ip -n a xfrm policy > $OUT/xfrm-policy.txt
 for n in a b; do p=${n}p; ip netns exec $p bird -c "$OUT/$n/bird.conf" -s $RUN/$n/bird.ctl -P $RUN/$n/bird.pid; done
@@ -110,4 +111,5 @@ ip netns pids b | xargs -r kill
 sleep 1
 ip netns exec a swanctl --initiate --ike rv-21 --timeout 3 --uri unix://$RUN/a/charon.vici | tail -1
 ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > $OUT/swanctl-connecting.raw
+ip netns exec a swanctl --list-sas --pretty --uri unix://$RUN/a/charon.vici > $OUT/swanctl-connecting.pretty
 echo done > $OUT/done
