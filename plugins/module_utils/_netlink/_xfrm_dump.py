@@ -87,7 +87,8 @@ def _attributes(msg, owner):
     XFRMA_ALG_* would be the key.
     """
     found = {}
-    for slot in msg.get("attrs", ()):
+    # msg["attrs"], not msg.get(): pyroute2 0.9's get() searches nested attributes by name.
+    for slot in msg["attrs"] if "attrs" in msg else ():
         name, attribute = slot.cell
         if name == "UNKNOWN" or attribute is None:
             continue

@@ -25,8 +25,12 @@ try:
 except ImportError:
     # The module reports the missing library through _pyroute2_dep; the
     # classes below must still be definable so that this file imports.
+    # Not plain object: it may not precede the xfrm_attributes mixin in an MRO.
+    class _NoPyroute2(object):
+        pass
+
     NETLINK_XFRM = 6
-    nla = nla_base = nlmsg = Marshal = NetlinkSocket = object
+    nla = nla_base = nlmsg = Marshal = NetlinkSocket = _NoPyroute2
 
 XFRM_MSG_NEWSA = 0x10
 XFRM_MSG_GETSA = 0x12

@@ -159,7 +159,8 @@ IP_XFRM_POLICY = 17
 def info(direction):  # struct xfrm_userpolicy_info: selector (family AF_INET), lifetimes, dir, action
     sel = bytearray(56)
     struct.pack_into("=H", sel, 40, socket.AF_INET)
-    return bytes(sel) + struct.pack("=8Q", *[2 ** 64 - 1] * 8) + bytes(32) + struct.pack("=IIBBBB4x", 0, 0, direction, 0, 0, 0)
+    lifetimes = struct.pack("=8Q", *[2 ** 64 - 1] * 8) + bytes(32)
+    return bytes(sel) + lifetimes + struct.pack("=IIBBBB4x", 0, 0, direction, 0, 0, 0)
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for direction in (0, 1):
     sock.setsockopt(socket.IPPROTO_IP, IP_XFRM_POLICY, info(direction))

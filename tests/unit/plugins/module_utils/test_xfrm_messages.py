@@ -32,7 +32,7 @@ NESTED = ("sel", "lft", "curlft", "id", "stats")
 
 def c_member(name):
     """Our flat field name as a C member path: sel_prefixlen_d -> sel.prefixlen_d."""
-    head, _, rest = name.partition("_")
+    head, _sep, rest = name.partition("_")
     return "%s.%s" % (head, rest) if head in NESTED and rest else name
 
 

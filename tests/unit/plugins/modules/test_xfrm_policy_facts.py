@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from ...collection_paths import ansible_bin, ansible_env
-from ...module_runner import debian_pyroute2_available, run_adhoc, run_module
+from ...module_runner import DEBIAN_PYTHON, debian_pyroute2_available, run_module
 
 PYTHONS = [None] + (["debian"] if debian_pyroute2_available() else [])
 
@@ -23,6 +23,28 @@ AEAD_KEY = b"RVKEY-aead-0123456789abcdefghijk" + b"salt"  # AES-256 key + 4-byte
 AUTH_KEY = b"RVKEY-auth-0123456789abcdefghijk"  # 256 bits
 ENC_KEY = b"RVKEY-enc-0123456789abcdefghijkl"  # 256 bits
 AEAD_KEY_4 = b"RVKEY-gcm4-01234" + b"sal4"  # AES-128 + salt, for the IPv4 SA
+
+
+def ansible(tmp_path, command, *argv, **env):
+    """Run an ansible command as a user would.
+
+    ansible-test units puts a copy of ansible holding only module_utils on
+    PYTHONPATH; the commands must import their own, so it is dropped here.
+    """
+    environment = ansible_env(tmp_path, **env)
+    environment.pop("PYTHONPATH", None)
+    return subprocess.run([ansible_bin(command)] + list(argv), capture_output=True, text=True, env=environment,
+                          check=False, timeout=900)
+
+
+def adhoc(tmp_path, args, python=None, *options):
+    env = dict(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    if python == "debian":
+        env["ANSIBLE_PYTHON_INTERPRETER"] = DEBIAN_PYTHON
+    proc = ansible(tmp_path, "ansible", "localhost", "-i", "localhost,", "-c", "local", "-m",
+                   "routevpn.mesh.xfrm_policy_facts", "-a", json.dumps(args), *options, **env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"], proc
 
 
 def ip(netns, *args):
@@ -100,7 +122,7 @@ def test_missing_namespace_is_an_error_and_is_not_created(python):
     result = run_module("xfrm_policy_facts", dict(netns=name), python=python)
     assert result.get("failed") and "network namespace '%s' does not exist" % name in result["msg"]
     assert not os.path.exists("/run/netns/" + name)
-    assert name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
 
 
 def test_argument_spec_rejects_unknown_directions():
@@ -111,9 +133,8 @@ def test_argument_spec_rejects_unknown_directions():
 @pytest.mark.parametrize("python", PYTHONS)
 def test_through_ansible_adhoc(policies_netns, tmp_path, python):
     """`ansible localhost -m routevpn.mesh.xfrm_policy_facts`: AnsiballZ, argument_spec, facts as in production."""
-    result = run_adhoc(tmp_path, "xfrm_policy_facts", dict(netns=policies_netns, if_id=4296, direction=["out"]),
-                       check=True, python=python)
-    assert result["_rc"] == 0 and not result.get("failed"), result
+    result, _proc = adhoc(tmp_path, dict(netns=policies_netns, if_id=4296, direction=["out"]), python, "--check")
+    assert not result.get("failed") and result["changed"] is False, result
     (out,) = result["ansible_facts"]["routevpn_xfrm_policies"]
     assert (out["direction"], out["if_id"], out["mark"], out["templates"][0]["reqid"]) == ("out", 4296, 0x2A, 7)
 
@@ -133,20 +154,19 @@ def test_facts_become_variables_in_a_play(policies_netns, tmp_path):
           - routevpn_xfrm_policies | selectattr('mark', 'equalto', 42) | list | length == 1
           - ansible_facts.routevpn_xfrm_states == []
 """ % policies_netns)
-    proc = subprocess.run([ansible_bin("ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)],
-                          capture_output=True, text=True, env=ansible_env(tmp_path))
+    proc = ansible(tmp_path, "ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ok=2" in proc.stdout and "failed=0" in proc.stdout
 
 
 def test_ansible_doc_renders(tmp_path):
-    proc = subprocess.run([ansible_bin("ansible-doc"), "routevpn.mesh.xfrm_policy_facts"], capture_output=True,
-                          text=True, env=ansible_env(tmp_path))
+    proc = ansible(tmp_path, "ansible-doc", "routevpn.mesh.xfrm_policy_facts")
     assert proc.returncode == 0, proc.stderr
-    for words in ("NETLINK_XFRM", "in-socket", "routevpn_xfrm_policies", "routevpn_xfrm_states", "check_mode"):
+    for words in ("NETLINK_XFRM", "in-socket", "routevpn_xfrm_policies", "routevpn_xfrm_states", "check_mode",
+                  "EXAMPLES", "RETURN VALUES"):
         assert words in proc.stdout
-    as_json = subprocess.run([ansible_bin("ansible-doc"), "--json", "routevpn.mesh.xfrm_policy_facts"],
-                             capture_output=True, text=True, env=ansible_env(tmp_path), check=True)
+    as_json = ansible(tmp_path, "ansible-doc", "--json", "routevpn.mesh.xfrm_policy_facts")
+    assert as_json.returncode == 0, as_json.stderr
     doc = json.loads(as_json.stdout)["routevpn.mesh.xfrm_policy_facts"]
     assert doc["doc"]["attributes"]["check_mode"]["support"] == "full"
     assert doc["doc"]["attributes"]["facts"]["support"] == "full"
@@ -226,7 +246,7 @@ def test_esp_states_show_algorithms_and_counters_but_never_keys(esp_netns, pytho
     assert leaked(json.dumps(result), [AEAD_KEY, AUTH_KEY, ENC_KEY, AEAD_KEY_4]) == []
     assert leaked(json.dumps(result, ensure_ascii=False), [AEAD_KEY, AUTH_KEY, ENC_KEY, AEAD_KEY_4]) == []
     # The same keys are plainly in `ip xfrm state`: the check above looks for the right things.
-    shown = subprocess.run(["ip", "-n", esp_netns, "xfrm", "state"], capture_output=True, text=True).stdout
+    shown = subprocess.run(["ip", "-n", esp_netns, "xfrm", "state"], capture_output=True, text=True, check=True).stdout
     assert leaked(shown, [AEAD_KEY, AUTH_KEY, ENC_KEY])
 
 
@@ -241,10 +261,10 @@ def test_esp_states_filtered_by_mark_and_if_id(esp_netns, python):
 
 
 def test_esp_keys_never_reach_ansible_output(esp_netns, tmp_path):
-    """The whole ansible run's output, verbose, through the json callback."""
-    command = [ansible_bin("ansible"), "localhost", "-i", "localhost,", "-c", "local", "-vvv",
-               "-m", "routevpn.mesh.xfrm_policy_facts", "-a", json.dumps(dict(netns=esp_netns))]
-    proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(tmp_path))
+    """The whole output of a verbose ansible run (default callback: -vvv output would break the json one)."""
+    proc = ansible(tmp_path, "ansible", "localhost", "-i", "localhost,", "-c", "local", "-vvv",
+                   "-m", "routevpn.mesh.xfrm_policy_facts", "-a", json.dumps(dict(netns=esp_netns)))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "rfc4106(gcm(aes))" in proc.stdout and "hmac(sha256)" in proc.stdout
+    for shown in ("rfc4106(gcm(aes))", "hmac(sha256)", "cbc(aes)", "0xc1a2b3c4", "0x00000100", "0x00000200"):
+        assert shown in proc.stdout
     assert leaked(proc.stdout + proc.stderr, [AEAD_KEY, AUTH_KEY, ENC_KEY, AEAD_KEY_4]) == []
