@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Helpers run only through check() and trap, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # Kernel smoke test: does this kernel carry route-based IPsec at all?
