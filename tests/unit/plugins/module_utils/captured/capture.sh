@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Captures real swanctl/birdc/ip outputs for the health parser's tests (module_utils/_mesh/health.py).
 # Run in a VM with Debian's kernel, e.g.:
 #   vng --run /boot/vmlinuz-6.1.0-56-amd64 --disable-kvm --memory 2G --cpus 2 --rwdir OUT --exec "bash capture.sh OUT"
@@ -60,13 +60,13 @@ secrets {
   }
 }
 EOC
-  ip netns exec $n env STRONGSWAN_CONF="$OUT/$n/strongswan.conf" /usr/sbin/charon-systemd > "$OUT/$n/charon.log" 2>&1 &
-  ip -n $n link add $ifn type xfrm dev lo if_id 4296
-  ip -n $n link set $ifn netns $p
-  ip -n $p addr add $trm dev $ifn
-  ip -n $p link set $ifn up
-  ip -n $p link add lan0 type veth peer name lan1
-  ip -n $p addr add $lan dev lan0 nodad; ip -n $p link set lan0 up; ip -n $p link set lan1 up
+  ip netns exec "$n" env STRONGSWAN_CONF="$OUT/$n/strongswan.conf" /usr/sbin/charon-systemd > "$OUT/$n/charon.log" 2>&1 &
+  ip -n "$n" link add "$ifn" type xfrm dev lo if_id 4296
+  ip -n "$n" link set "$ifn" netns "$p"
+  ip -n "$p" addr add "$trm" dev "$ifn"
+  ip -n "$p" link set "$ifn" up
+  ip -n "$p" link add lan0 type veth peer name lan1
+  ip -n "$p" addr add "$lan" dev lan0 nodad; ip -n "$p" link set lan0 up; ip -n "$p" link set lan1 up
   cat > "$OUT/$n/bird.conf" <<EOC
 router id 0.0.0.$myid;
 protocol device { }
@@ -80,36 +80,36 @@ EOC
 }
 gw a ap 2001:db8:1::1 2001:db8:2::1 11 21 rv-21 2001:db8:a1::1/64 65001 65002 2001:db8:ff::190/127 2001:db8:ff::191
 gw b bp 2001:db8:2::1 2001:db8:1::1 21 11 rv-11 2001:db8:a2::1/64 65002 65001 2001:db8:ff::191/127 2001:db8:ff::190
-for i in $(seq 90); do [ -S $RUN/a/charon.vici ] && [ -S $RUN/b/charon.vici ] && break; sleep 1; done
+for _ in $(seq 90); do [ -S $RUN/a/charon.vici ] && [ -S $RUN/b/charon.vici ] && break; sleep 1; done
 for n in a b; do ip netns exec $n swanctl --load-all --file "$OUT/$n/swanctl.conf" --uri unix://$RUN/$n/charon.vici; done
 # Before any SA: trap policies only
-ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > $OUT/swanctl-none.raw
+ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > "$OUT"/swanctl-none.raw
 ip netns exec a swanctl --initiate --child rv-21 --uri unix://$RUN/a/charon.vici | tail -3
-ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > $OUT/swanctl-established.raw
-ip netns exec a swanctl --list-sas --uri unix://$RUN/a/charon.vici > $OUT/swanctl-established.txt
-ip netns exec a swanctl --list-sas --pretty --uri unix://$RUN/a/charon.vici > $OUT/swanctl-established.pretty
-ip netns exec a swanctl --list-conns --raw --uri unix://$RUN/a/charon.vici > $OUT/swanctl-conns.raw
-ip -n a xfrm policy > $OUT/xfrm-policy.txt
+ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > "$OUT"/swanctl-established.raw
+ip netns exec a swanctl --list-sas --uri unix://$RUN/a/charon.vici > "$OUT"/swanctl-established.txt
+ip netns exec a swanctl --list-sas --pretty --uri unix://$RUN/a/charon.vici > "$OUT"/swanctl-established.pretty
+ip netns exec a swanctl --list-conns --raw --uri unix://$RUN/a/charon.vici > "$OUT"/swanctl-conns.raw
+ip -n a xfrm policy > "$OUT"/xfrm-policy.txt
 for n in a b; do p=${n}p; ip netns exec $p bird -c "$OUT/$n/bird.conf" -s $RUN/$n/bird.ctl -P $RUN/$n/bird.pid; done
-for i in $(seq 60); do ip netns exec ap birdc -s $RUN/a/bird.ctl show protocols | grep -q Established && break; sleep 1; done
+for _ in $(seq 60); do ip netns exec ap birdc -s $RUN/a/bird.ctl show protocols | grep -q Established && break; sleep 1; done
 sleep 3
-ip netns exec ap birdc -s $RUN/a/bird.ctl show protocols all > $OUT/birdc-established.txt
-ip netns exec ap birdc -s $RUN/a/bird.ctl show protocols > $OUT/birdc-short.txt
-ip -j -n ap -6 route show > $OUT/routes6.json
-ip -j -n ap -4 route show > $OUT/routes4.json
-ip -n ap -6 route show > $OUT/routes6.txt
+ip netns exec ap birdc -s $RUN/a/bird.ctl show protocols all > "$OUT"/birdc-established.txt
+ip netns exec ap birdc -s $RUN/a/bird.ctl show protocols > "$OUT"/birdc-short.txt
+ip -j -n ap -6 route show > "$OUT"/routes6.json
+ip -j -n ap -4 route show > "$OUT"/routes4.json
+ip -n ap -6 route show > "$OUT"/routes6.txt
 ip netns exec ap ping -c2 -I 2001:db8:a1::1 2001:db8:a2::1 | tail -2
 # Down states: stop BIRD on b, wait for hold time
-kill $(cat $RUN/b/bird.pid); sleep 8
-ip netns exec ap birdc -s $RUN/a/bird.ctl show protocols all > $OUT/birdc-down.txt
-ip -j -n ap -6 route show > $OUT/routes6-down.json
+kill "$(cat "$RUN/b/bird.pid")"; sleep 8
+ip netns exec ap birdc -s $RUN/a/bird.ctl show protocols all > "$OUT"/birdc-down.txt
+ip -j -n ap -6 route show > "$OUT"/routes6-down.json
 # IKE gone: terminate and list; then initiate towards a dead peer (CONNECTING)
 ip netns exec a swanctl --terminate --ike rv-21 --uri unix://$RUN/a/charon.vici | tail -1
-ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > $OUT/swanctl-terminated.raw
+ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > "$OUT"/swanctl-terminated.raw
 kill $(pgrep -f "STRONGSWAN_CONF" ) 2>/dev/null
 ip netns pids b | xargs -r kill
 sleep 1
 ip netns exec a swanctl --initiate --ike rv-21 --timeout 3 --uri unix://$RUN/a/charon.vici | tail -1
-ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > $OUT/swanctl-connecting.raw
-ip netns exec a swanctl --list-sas --pretty --uri unix://$RUN/a/charon.vici > $OUT/swanctl-connecting.pretty
-echo done > $OUT/done
+ip netns exec a swanctl --list-sas --raw --uri unix://$RUN/a/charon.vici > "$OUT"/swanctl-connecting.raw
+ip netns exec a swanctl --list-sas --pretty --uri unix://$RUN/a/charon.vici > "$OUT"/swanctl-connecting.pretty
+echo "done" > "$OUT"/done
