@@ -373,9 +373,9 @@ class LinkSet(object):
     def _load_sysctls(self):
         if not self.kind.sysctls:
             return
+        listed = set(entry["name"] for entry in self.entries)
         for netns, namespace in self._namespaces.items():
-            states = [state for state in namespace.of_kind()
-                      if any(entry["name"] == state["name"] for entry in self.entries)]
+            states = [state for state in namespace.of_kind() if state["name"] in listed]
             paths = [path for state in states for path, _value in self._sysctls(state["name"]).values()]
             values = read_sysctls(paths, netns)
             for state in states:
