@@ -19,7 +19,14 @@ def ansible_bin(name):
 
 
 def ansible_env(tmp_path, **extra):
+    """Environment for an ansible command run by a test.
+
+    Under ``ansible-test units`` the modules context puts a restricted copy
+    of ansible (no ``ansible.cli``) on PYTHONPATH; the commands must import
+    their own installation and find the collection by ANSIBLE_COLLECTIONS_PATH.
+    """
     env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
     env.update(
         ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_PATH),
         ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
