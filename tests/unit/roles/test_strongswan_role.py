@@ -139,17 +139,17 @@ def ike_sas(gateway):
                 for item in session(gateway).list_sas() for name, sa in item.items())
 
 
-def trap_policies(netns):
-    """{(remote IKE address, if_id)} of the outbound XFRM policies in the namespace, read from the kernel."""
+def trap_policies(netns, key="if_id"):
+    """{(remote IKE address, if_id or mark)} of the outbound XFRM policies in the namespace, from the kernel."""
     found = set()
     output = run("ip", "-n", netns, "xfrm", "policy").stdout
     for block in re.split(r"\n(?=\S)", output):
         if "dir out" not in block:
             continue
         remote = re.search(r"tmpl src \S+ dst (\S+)", block)
-        if_id = re.search(r"if_id (0x[0-9a-f]+)", block)
-        if remote and if_id:
-            found.add((remote.group(1), int(if_id.group(1), 16)))
+        value = re.search(r"\b%s (0x[0-9a-f]+)" % key, block)
+        if remote and value:
+            found.add((remote.group(1), int(value.group(1), 16)))
     return found
 
 
@@ -217,6 +217,19 @@ def test_check_apply_idempotent_with_every_link_loaded(tmp_path, gateways):
     for output in (checked.output, applied.output, again.output, checked_again.output):
         for secret in secrets_of(ends):
             assert secret not in output
+
+
+def test_vti_links_select_their_sas_by_mark(tmp_path, gateways):
+    gateway = gateways("v1-1")
+    hostvars = lab_hostvars()
+    hostvars["v1-1"]["routevpn_tunnel_type"] = "vti"
+    ends = plan_of(hostvars)["hosts"]["v1-1"]
+    assert set(end["tunnel_type"] for end in ends) == {"vti"}
+
+    applied = apply(tmp_path, gateway, hostvars)
+    assert applied.rc == 0, applied
+    assert trap_policies(gateway.netns, "mark") == set((end["remote_ike_address"], end["mark"]) for end in ends)
+    assert trap_policies(gateway.netns, "if_id") == set()
 
 
 def test_settings_change_restarts_charon_and_reloads(tmp_path, gateways):
