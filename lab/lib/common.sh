@@ -1,0 +1,224 @@
+# Shared by the lab's commands on this machine (lab/up, down, exec,
+# ansible-ping): paths, the VM's state, and the files lab/up generates.
+# shellcheck shell=bash
+# shellcheck disable=SC2034,SC2154  # lab, repo: set by the sourcing command; rw: used by it
+
+build=$lab/build
+rw=$build/vm  # shared read-write with the VM
+
+die() { echo "${0##*/}: $*" >&2; exit 2; }
+now() { date +%s.%N; }
+# timing LABEL START: append "LABEL: N.Ns" to the timings file and say it.
+timing() {
+  local took
+  took=$(awk -v a="$2" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}')
+  echo "$1: ${took}s" | tee -a "$build/timings.txt"
+}
+
+lab_vm_running() {
+  local pid
+  pid=$(cat "$build/vng.pid" 2>/dev/null) || return 1
+  kill -0 "$pid" 2>/dev/null
+}
+
+lab_ssh() { ssh -F "$build/ssh_config" "$@"; }
+
+# Every host answers over SSH, in parallel; each keeps a master connection
+# (ControlPersist), so that lab/exec and Ansible start from a warm socket.
+lab_wait_ssh() {
+  local h pids=() failed=0
+  for h in $(lab_hosts); do
+    lab_ssh -o ConnectTimeout=60 "$h" true &
+    pids+=($!)
+  done
+  for h in "${pids[@]}"; do wait "$h" || failed=1; done
+  ((failed == 0)) || die "a host does not answer over SSH (lab/exec HOST true to see which)"
+}
+
+# The host's own files, copied by the VM above the shared root (the overlay's
+# upper layer): identity, SSH keys, and the settings of its init.
+lab_host_upper() {
+  local h=$1 up=$build/hosts/$1/upper
+  rm -rf "$up"
+  mkdir -p "$up/etc/ssh/sshd_config.d" "$up/root/.ssh" "$up/etc/systemd/system" \
+    "$up/etc/systemd/journald.conf.d" "$up/var/log"
+  echo "$h" > "$up/etc/hostname"
+  printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$h" > "$up/etc/hosts"
+  od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$up/etc/machine-id"
+  echo >> "$up/etc/machine-id"
+  # The machine's own fstab is not this host's.
+  echo "# lab host $h: nothing to mount" > "$up/etc/fstab"
+  install -m 0600 "$build/hosts/$h/ssh_host_ed25519_key" "$up/etc/ssh/ssh_host_ed25519_key"
+  install -m 0644 "$build/hosts/$h/ssh_host_ed25519_key.pub" "$up/etc/ssh/ssh_host_ed25519_key.pub"
+  # First match wins in sshd_config, and Debian's includes this directory first.
+  cat > "$up/etc/ssh/sshd_config.d/00-lab.conf" <<EOF
+# lab host $h (written by lab/up)
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+UseDNS no
+# Ansible opens a connection per fork and multiplexes sessions on it.
+MaxStartups 100
+MaxSessions 100
+EOF
+  chmod 0700 "$up/root/.ssh"
+  install -m 0600 "$build/id_ed25519.pub" "$up/root/.ssh/authorized_keys"
+  # systemd's target for a lab host: sshd and what it depends on, nothing
+  # else of the machine's enabled units (postgresql, bird, strongswan, ...).
+  cat > "$up/etc/systemd/system/lab.target" <<EOF
+[Unit]
+Description=Lab host $h
+Requires=basic.target
+Wants=ssh.service
+After=basic.target ssh.service
+AllowIsolate=yes
+EOF
+  cat > "$up/etc/systemd/journald.conf.d/lab.conf" <<EOF
+[Journal]
+Storage=volatile
+RuntimeMaxUse=16M
+EOF
+}
+
+lab_vm_sshd_config() {
+  local dir=$build/hosts/vm
+  install -m 0600 "$build/id_ed25519.pub" "$dir/authorized_keys"
+  cat > "$build/vm-sshd_config" <<EOF
+# The VM's own sshd (lab/exec vm, a controller inside the VM).
+ListenAddress $(lab_mgmt_address vm)
+HostKey $dir/ssh_host_ed25519_key
+AuthorizedKeysFile $dir/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+PidFile /run/sshd-vm.pid
+Subsystem sftp /usr/lib/openssh/sftp-server
+MaxStartups 100
+MaxSessions 100
+EOF
+}
+
+lab_ssh_config() {
+  local h
+  {
+    echo "# Written by lab/up: ssh -F lab/build/ssh_config HOST (hosts: vm $(lab_hosts | tr '\n' ' '))"
+    for h in vm $(lab_hosts); do
+      echo "Host $h"
+      echo "  HostName 127.0.0.1"
+      echo "  Port $(lab_ssh_port "$h")"
+    done
+    echo "Host *"
+    echo "  User root"
+    echo "  IdentityFile $build/id_ed25519"
+    echo "  IdentitiesOnly yes"
+    echo "  UserKnownHostsFile $build/known_hosts"
+    echo "  StrictHostKeyChecking yes"
+    echo "  ControlMaster auto"
+    echo "  ControlPath $build/cm/%C"
+    echo "  ControlPersist 30m"
+    echo "  LogLevel ERROR"
+  } > "$build/ssh_config"
+}
+
+# inventory.yml (controller here, through the forwarded ports) and
+# inventory-vm.yml (controller inside the VM, straight to mgmt0): the same
+# hosts and variables, only the way in differs.
+lab_inventories() {
+  lab_inventory here > "$build/inventory.yml"
+  lab_inventory vm > "$build/inventory-vm.yml"
+}
+
+lab_inventory() {
+  local where=$1 h s
+  host_vars() {
+    if [ "$where" = here ]; then
+      echo "          ansible_host: 127.0.0.1"
+      echo "          ansible_port: $(lab_ssh_port "$1")"
+    else
+      echo "          ansible_host: $(lab_mgmt_address "$1")"
+    fi
+    echo "          lab_mgmt_address: $(lab_mgmt_address "$1")"
+  }
+  cat <<EOF
+# Written by lab/up ($(date -u +%FT%TZ)); do not edit: lab/up rewrites it.
+# The lab's hosts, reached over SSH $( [ "$where" = here ] && echo "through the VM's forwarded ports" || echo "on the VM's management network").
+all:
+  vars:
+    ansible_user: root
+    ansible_ssh_private_key_file: $build/id_ed25519
+    ansible_ssh_common_args: -o UserKnownHostsFile=$build/known_hosts -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes
+    ansible_python_interpreter: /usr/bin/python3
+    lab_init: $LAB_INIT
+  children:
+    routevpn_gateways:
+      hosts:
+EOF
+  for h in $(lab_gateways); do
+    s=$(lab_site "$h")
+    echo "        $h:"
+    host_vars "$h"
+    echo "          routevpn_site: site$s"
+    echo "          routevpn_gateway_id: $(lab_octet "$h")"
+    echo "          routevpn_public_address: $(lab_public_address "$h")"
+    echo "          routevpn_private_interfaces: [eth1]"
+  done
+  cat <<EOF
+      vars:
+        routevpn_sites:
+EOF
+  for ((s = 1; s <= LAB_SITES; s++)); do
+    echo "          site$s: {asn: $((65000 + s))}"
+  done
+  cat <<EOF
+        routevpn_transfer_prefix_v6: 2001:db8:ff::/64
+        # Generated by lab/up, never printed; a real inventory reads it from a vault.
+        routevpn_psk_master: "{{ lookup('ansible.builtin.file', '$build/psk_master') }}"
+    lab_routers:
+      hosts:
+EOF
+  for h in $(lab_routers); do
+    s=$(lab_site "$h")
+    echo "        $h:"
+    host_vars "$h"
+    echo "          lab_site: site$s"
+    echo "          lab_router_id: 0.0.0.$s"
+    echo "          lab_lan_interface: eth0"
+    echo "          lab_private_interface: dummy0"
+    echo "          lab_private_prefix: $(lab_private_prefix "$s")"
+    echo "          lab_private_address: $(lab_router_address "$s")"
+  done
+}
+
+# ansible.cfg for a controller here; ansible-vm.cfg for one inside the VM,
+# where the repository is read-only and sockets must live under /run.
+lab_ansible_cfg() {
+  lab_ansible_cfg_for "$build/inventory.yml" "$build/cm" > "$build/ansible.cfg"
+  lab_ansible_cfg_for "$build/inventory-vm.yml" /run/lab/controller/cm > "$build/ansible-vm.cfg"
+}
+
+lab_ansible_cfg_for() {
+  cat <<EOF
+# Written by lab/up, for runs against the lab (ANSIBLE_CONFIG=this file).
+[defaults]
+inventory = $1
+forks = 20
+host_key_checking = True
+interpreter_python = /usr/bin/python3
+
+[ssh_connection]
+pipelining = True
+ssh_args = -o ControlMaster=auto -o ControlPersist=30m
+control_path_dir = $2
+EOF
+}
+
+# KVM only where tests/vm/run found it working (build/vm-kvm); TCG otherwise.
+lab_kvm_works() {
+  case ${VM_KVM:-auto} in
+    yes) echo yes ;;
+    no) echo no ;;
+    *) if [ "$(sed -n 1p "$repo/build/vm-kvm" 2>/dev/null)" = yes ]; then echo yes; else echo no; fi ;;
+  esac
+}
