@@ -50,6 +50,8 @@ def gateway(tmp_path, scratch_netns_factory):
                                                   "addresses": ["10.1.0.1/24", "2001:db8:a1::1/64"]}],
         "routevpn_private_netns_config_dir": str(tmp_path / "etc"),
         "routevpn_libexec_dir": str(tmp_path / "libexec"),
+        # Enable only: this machine's PID 1 is not systemd (and other tests may fake /run/systemd/system).
+        "routevpn_service_manager": "direct",
     }
     inventory = write_inventory(tmp_path, {"gw": variables})
     playbook = write_playbook(tmp_path, [{"hosts": "routevpn_gateways", "gather_facts": False,

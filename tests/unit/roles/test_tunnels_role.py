@@ -8,6 +8,7 @@ The kernel tier (tests/vm/run) runs the whole role on Debian's kernel.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -53,6 +54,7 @@ def gateway(tmp_path, scratch_netns):
             "routevpn_private_netns": scratch_netns,
             "routevpn_tunnels_config_dir": str(tmp_path / "etc"),
             "routevpn_libexec_dir": str(tmp_path / "libexec"),
+            "routevpn_service_manager": "direct",
         }
         base.update(variables)
         inventory_path = write_inventory(tmp_path, {host: base})
@@ -107,8 +109,8 @@ def test_vti_ends_get_their_endpoints_and_the_family_of_their_endpoints(gateway)
 def test_a_real_run_without_xfrm_interfaces_stops_with_the_modules_error(gateway):
     failed = gateway["run"](mesh_plan({1: 1, 2: 1}))
     assert failed.rc != 0, failed
-    assert "rv-21: this kernel has no xfrm device support" in failed.output
-    assert "load the xfrm_interface module" in failed.output
+    assert re.search(r"rv-21: (this|the) kernel has no xfrm \w* ?support", failed.output), failed
+    assert "xfrm_interface" in failed.output
 
 
 def nft_table(netns):
