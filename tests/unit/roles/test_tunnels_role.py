@@ -20,7 +20,7 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import pl
 
 from ..collection_paths import COLLECTION_ROOT
 from ..conftest import kernel_supports
-from ..module_runner import addresses_of, ip_json, link_of, run_module
+from ..module_runner import addresses_of, if_id_of, ip_json, link_of, run_module
 from ..plugins.module_utils.mesh_inventory import inventory
 from .mesh_roles import documented_variables
 from .role_runner import render, run_playbook, write_inventory, write_playbook
@@ -171,7 +171,7 @@ def test_tunnels_on_a_real_kernel(gateway, kernel_feature):
     for end in mesh["hosts"]["v1-1"]:
         link = link_of(end["interface"], netns=netns)
         assert link is not None and "UP" in link["flags"] and link["mtu"] == 1500, link
-        assert link["linkinfo"]["info_kind"] == "xfrm" and link["linkinfo"]["info_data"]["if_id"] == end["if_id"]
+        assert link["linkinfo"]["info_kind"] == "xfrm" and if_id_of(link) == end["if_id"]
         assert addresses_of(end["interface"], netns=netns) == sorted([end["address_v6"], end["address_v4"]])
     assert nft_table(netns) is not None
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ...module_runner import addresses_of, debian_pyroute2_available, link_of, run_adhoc, run_module
+from ...module_runner import addresses_of, debian_pyroute2_available, link_of, run_adhoc, run_module, run_steps
 
 PYTHONS = [None] + (["debian"] if debian_pyroute2_available() else [])
 V4 = dict(mode="vti", local="192.0.2.1", remote="192.0.2.2", address="169.254.65.144/31")
@@ -179,8 +179,8 @@ def test_through_ansible_check_apply_check_apply(tmp_path, scratch_netns, kernel
     kernel_feature("vti")
     args = dict(name="rv-21", local="192.0.2.1", remote="192.0.2.2", key=21, netns=scratch_netns,
                 addresses=["169.254.0.0/31"])
-    for step, check in (("check", True), ("apply", False), ("check again", True), ("apply again", False)):
-        result = run_adhoc(tmp_path, "vti_tunnel", args, check=check, python=PYTHONS[-1])
-        assert result["_rc"] == 0, result
-        assert result["changed"] is (step in ("check", "apply")), (step, result)
+    results = run_steps(tmp_path, "vti_tunnel", args, checks=[True, False, True, False], python=PYTHONS[-1])
+    assert [result.get("failed", False) for result in results] == [False] * 4, results
+    assert [result["changed"] for result in results] == [True, True, False, False], results
+    assert results[0]["interface"] == results[1]["interface"], "check mode promised what the run did"
     assert sysctl(scratch_netns, "net.ipv4.conf.rv-21.disable_policy") == "1"

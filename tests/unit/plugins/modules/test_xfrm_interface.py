@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ...module_runner import addresses_of, debian_pyroute2_available, link_of, run_adhoc, run_module
+from ...module_runner import addresses_of, debian_pyroute2_available, if_id_of, link_of, run_adhoc, run_module, run_steps
 
 PYTHONS = [None] + (["debian"] if debian_pyroute2_available() else [])
 
@@ -20,11 +20,6 @@ def xfrm(**args):
     check = args.pop("_check", False)
     python = args.pop("_python", None)
     return run_module("xfrm_interface", args, check=check, python=python)
-
-
-def if_id_of(link):
-    value = link["linkinfo"]["info_data"]["if_id"]
-    return int(value, 16) if isinstance(value, str) else value
 
 
 # -- native tier ---------------------------------------------------------------
@@ -253,9 +248,9 @@ def test_two_hundred_interfaces_in_one_call(scratch_netns, kernel_feature):
 def test_through_ansible_check_apply_check_apply(tmp_path, scratch_netns, kernel_feature):
     """The integration order: check, apply, check again (not changed), apply again (not changed)."""
     kernel_feature("xfrm_interface")
-    for step, check in (("check", True), ("apply", False), ("check again", True), ("apply again", False)):
-        result = run_adhoc(tmp_path, "xfrm_interface", dict(
-            name="rv-21", if_id=21, netns=scratch_netns, addresses=["2001:db8:ff::/127"]), check=check)
-        assert result["_rc"] == 0, result
-        assert result["changed"] is (step in ("check", "apply")), (step, result)
+    args = dict(name="rv-21", if_id=21, netns=scratch_netns, addresses=["2001:db8:ff::/127"])
+    results = run_steps(tmp_path, "xfrm_interface", args, checks=[True, False, True, False])
+    assert [result.get("failed", False) for result in results] == [False] * 4, results
+    assert [result["changed"] for result in results] == [True, True, False, False], results
+    assert results[0]["interface"] == results[1]["interface"], "check mode promised what the run did"
     assert if_id_of(link_of("rv-21", scratch_netns)) == 21
