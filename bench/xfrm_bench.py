@@ -96,10 +96,14 @@ class BenchError(Exception):
 
 def kernel_state(netns):
     """{name: if_id} of the XFRM interfaces in ``netns``, read with iproute2 (not with the module's code)."""
-    out = subprocess.run(["ip", "-n", netns, "-d", "-j", "link", "show", "type", "xfrm"], capture_output=True,
+    # All links, filtered by the kind the kernel reports (a run that listed
+    # with `ip link show type xfrm` found none of the interfaces).
+    out = subprocess.run(["ip", "-n", netns, "-d", "-j", "link", "show"], capture_output=True,
                          text=True, check=True).stdout
     state = {}
     for link in json.loads(out or "[]"):
+        if link.get("linkinfo", {}).get("info_kind") != "xfrm":
+            continue
         if_id = link["linkinfo"]["info_data"].get("if_id")
         # iproute2 prints if_id in hex ("0x1000").
         state[link["ifname"]] = int(if_id, 0) if isinstance(if_id, str) else if_id
