@@ -79,7 +79,7 @@ def main():
         pid = os.fork()
         if pid == 0:
             _child(request)
-        _, status = os.waitpid(pid, 0)
+        status = os.waitpid(pid, 0)[1]
         print(json.dumps({"rc": os.waitstatus_to_exitcode(status)}), flush=True)
 
 
