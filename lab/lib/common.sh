@@ -194,6 +194,8 @@ EOF
           # The VM itself: its namespace lab-switch holds the segments' bridges,
           # where the lab's tests watch the wire (tcpdump) and pull a host's cables.
           lab_switch_netns: lab-switch
+          # The VM's /root is read-only (vng); async jobs keep their state here.
+          ansible_async_dir: /tmp/.ansible_async
     lab_routers:
       hosts:
 EOF
