@@ -194,7 +194,9 @@ EOF
           # The VM itself: its namespace lab-switch holds the segments' bridges,
           # where the lab's tests watch the wire (tcpdump) and pull a host's cables.
           lab_switch_netns: lab-switch
-          # The VM's /root is read-only (vng); async jobs keep their state here.
+          # The VM's /root is read-only (vng): async jobs keep their state here.
+          # The linear strategy honours it; Mitogen's async runner did not
+          # (it still wrote /root/.ansible_async), see molecule/default/verify.yml.
           ansible_async_dir: /tmp/.ansible_async
     lab_routers:
       hosts:
@@ -248,14 +250,6 @@ lab_kvm_works() {
     no) echo no ;;
     *) if [ "$(sed -n 1p "$repo/build/vm-kvm" 2>/dev/null)" = yes ]; then echo yes; else echo no; fi ;;
   esac
-}
-
-# build/collections/ansible_collections/routevpn/mesh -> this checkout, so
-# that ANSIBLE_COLLECTIONS_PATH=build/collections finds routevpn.mesh here.
-lab_collection_link() {
-  local tree=$repo/build/collections/ansible_collections/routevpn
-  mkdir -p "$tree"
-  [ -L "$tree/mesh" ] || ln -sfn ../../../.. "$tree/mesh"
 }
 
 # A plain Debian root's .bashrc and .profile, in DIR.
