@@ -336,3 +336,13 @@ def test_readme_documents_every_variable_of_the_argument_specs():
     spec, table, defaults = documented_variables("strongswan")
     assert table == spec
     assert set(defaults) <= set(spec), set(defaults) - set(spec)
+
+
+def test_a_libreswan_gateway_is_skipped(tmp_path, gateways):
+    gateway = gateways("v1-1")
+    hostvars = lab_hostvars()
+    hostvars["v1-1"]["routevpn_ike_daemon"] = "libreswan"
+    skipped = apply(tmp_path, gateway, hostvars)
+    assert skipped.rc == 0 and skipped.changed("v1-1") == 0, skipped
+    assert "v1-1: routevpn_ike_daemon is libreswan; role strongswan skipped." in skipped.output
+    assert conf_files(gateway) == [] and not os.path.exists(gateway.pid_file)

@@ -1,0 +1,337 @@
+"""The libreswan role against libreswan 4.10's own parser and pluto, natively.
+
+libreswan cannot be installed beside this machine's strongSwan: its Debian
+packages are extracted instead (libreswan_root.py), and every ``ipsec``
+command, the template validation (``ipsec addconn --checkconfig``) and pluto
+are libreswan's own.  pluto runs in the gateway's scratch namespace.  This
+kernel has no XFRM interfaces, so pluto refuses ``ipsec-interface=`` conns
+here ("may be missing CONFIG_XFRM_INTERFACE"): XFRM files are checked by the
+parser, and the role is run with VTI ends, whose trap policies carry the
+link's mark.
+"""
+
+import base64
+import pathlib
+import re
+import stat
+
+import pytest
+import yaml
+
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import derive_psk, plan
+
+from ..collection_paths import COLLECTION_ROOT
+from ..plugins.module_utils.mesh_inventory import MASTER
+from .libreswan_root import LibreswanTree, extracted
+from .mesh_roles import documented_variables, lab_hostvars, run, run_role, write_inventory, write_role_playbook
+from .role_runner import render
+
+ROLE = "routevpn.mesh.libreswan"
+ROLE_DIR = COLLECTION_ROOT / "roles" / "libreswan"
+
+
+def libreswan_hostvars(tunnel_types, drop=()):
+    """The reference lab with the gateways of ``tunnel_types`` ({host: xfrm|vti}) on libreswan."""
+    hostvars = lab_hostvars(drop=drop)
+    for host, tunnel_type in tunnel_types.items():
+        hostvars[host].update(routevpn_ike_daemon="libreswan", routevpn_tunnel_type=tunnel_type)
+    return hostvars
+
+
+def plan_of(hostvars):
+    return plan(hostvars, sorted(hostvars))
+
+
+@pytest.fixture(scope="session")
+def libreswan_extracted():
+    return extracted()
+
+
+@pytest.fixture
+def libreswan_tree_factory(libreswan_extracted, tmp_path):
+    """make(name) -> a LibreswanTree under tmp_path; its pluto stopped afterwards."""
+    made = []
+
+    def make(name):
+        made.append(LibreswanTree(libreswan_extracted, tmp_path / ("libreswan-" + name)))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for tree in made:
+            tree.close()
+
+
+def role_variables(mesh, host):
+    """The role's defaults and vars, as Ansible would see them for ``host``."""
+    variables = {}
+    for name in ("defaults", "vars"):
+        variables.update(yaml.safe_load((ROLE_DIR / name / "main.yml").read_text()))
+    variables.update(routevpn_mesh_plan=mesh, inventory_hostname=host, hostvars={})
+    return variables
+
+
+def render_connection(mesh, end, template=None):
+    variables = dict(role_variables(mesh, end["gateway"]), end=end)
+    return render(template or ROLE_DIR / "templates" / "connection.conf.j2", variables)
+
+
+def checkconfig(tree, path):
+    """libreswan's parser on one file: (exit status, output)."""
+    proc = tree.run("addconn", "--config", str(path), "--checkconfig", check=False)
+    return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+def conns_of(text):
+    """{conn name: {key: value}} of a rendered file (the parser accepted it; this reads it back)."""
+    conns, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("conn "):
+            current = conns.setdefault(line.split()[1], {})
+        elif current is not None and line.startswith("\t") and "=" in line and not line.strip().startswith("#"):
+            key, value = line.strip().split("=", 1)
+            current[key] = value
+    return conns
+
+
+def test_every_rendered_conn_file_passes_libreswans_parser(tmp_path, libreswan_tree_factory):
+    tree = libreswan_tree_factory("parser")
+    hostvars = libreswan_hostvars({"v1-1": "xfrm", "v2-1": "vti", "v3-2": "xfrm"})
+    mesh = plan_of(hostvars)
+    checked = 0
+    for host in ("v1-1", "v2-1", "v3-2"):
+        for end in mesh["hosts"][host]:
+            text = render_connection(mesh, end)
+            path = tmp_path / ("%s-%s.conf" % (host, end["connection"]))
+            path.write_text(text)
+            assert checkconfig(tree, path) == (0, ""), text
+            conns = conns_of(text)
+            assert sorted(conns) == [end["connection"] + "-v4", end["connection"] + "-v6"]
+            for name, conn in conns.items():
+                everything = "0.0.0.0/0" if name.endswith("-v4") else "::/0"
+                assert conn["leftsubnet"] == conn["rightsubnet"] == everything
+                assert conn["ikev2"] == "insist" and conn["leftupdown"] == "%disabled"
+                assert (conn["left"], conn["right"]) == (end["local_ike_address"], end["remote_ike_address"])
+                if end["tunnel_type"] == "xfrm":
+                    assert conn["ipsec-interface"] == str(end["if_id"]) and end["interface"] == "ipsec%d" % end["if_id"]
+                    assert "mark" not in conn
+                else:
+                    assert conn["mark"] == "%d/0xffffffff" % end["mark"]
+                    assert (conn["vti-interface"], conn["vti-routing"]) == (end["interface"], "no")
+                # The lower gateway id initiates, as in the strongswan role.
+                lower = end["link"].startswith("%d-" % mesh["gateways"][host]["gateway_id"])
+                assert conn["auto"] == ("start" if lower else "ondemand")
+            checked += 1
+    assert checked == 12
+
+
+@pytest.mark.parametrize("breakage", [
+    ("\tleftsubnet={{ everything }}", "\tleftsubnet={{ everything }} 10.0.0.0/8"),   # two values: syntax error
+    ("\tikev2=insist", "\tikev2=insist\n\tikev2=insist"),                            # duplicate key: exit 0, message
+    ("\tmobike=no", "\tmobikes=no"),                                                 # unknown keyword
+])
+def test_a_broken_template_fails_the_parser_check(tmp_path, libreswan_tree_factory, breakage):
+    tree = libreswan_tree_factory("broken")
+    mesh = plan_of(libreswan_hostvars({"v2-1": "vti"}))
+    source = (ROLE_DIR / "templates" / "connection.conf.j2").read_text()
+    assert breakage[0] in source
+    broken = tmp_path / "connection.conf.j2"
+    broken.write_text(source.replace(breakage[0], breakage[1]))
+    path = tmp_path / "rendered.conf"
+    path.write_text(render_connection(mesh, mesh["hosts"]["v2-1"][0], template=broken))
+    # The role's validate= command: what the template task runs before replacing a file.
+    check = role_variables(mesh, "v2-1")["__routevpn_libreswan_check"]
+    command = check.replace("{{ routevpn_libreswan_ipsec | quote }}", str(tree.ipsec)) + " " + str(path)
+    assert run("sh", "-c", command, check=False).returncode != 0
+    good = tmp_path / "good.conf"
+    good.write_text(render_connection(mesh, mesh["hosts"]["v2-1"][0]))
+    assert run("sh", "-c", command.replace(str(path), str(good)), check=False).returncode == 0
+
+
+@pytest.fixture
+def gateway(tmp_path, scratch_netns_factory, libreswan_tree_factory):
+    """v3-1 on libreswan with VTI ends: its namespace (with its IKE address), its libreswan tree, its variables."""
+    hostvars = libreswan_hostvars({"v3-1": "vti"})
+    netns = scratch_netns_factory("rvls")
+    run("ip", "-n", netns, "link", "set", "lo", "up")
+    address = hostvars["v3-1"]["routevpn_public_address"]
+    run("ip", "-n", netns, "addr", "add", address + ("/128" if ":" in address else "/32"), "dev", "lo", "nodad")
+    tree = libreswan_tree_factory("v3-1")
+    variables = {
+        "routevpn_libreswan_packages": [],
+        "routevpn_service_manager": "direct",
+        # This machine runs strongSwan; test_refuses_a_host_with_charon checks the guard.
+        "routevpn_libreswan_charon_paths": [],
+        "routevpn_libreswan_ipsec": str(tree.ipsec),
+        "routevpn_libreswan_conf_file": str(tree.conf_file),
+        "routevpn_libreswan_conf_dir": str(tree.conf_dir),
+        "routevpn_libreswan_run_dir": str(tree.run_dir),
+        "routevpn_libreswan_log_file": str(tree.base / "pluto.log"),
+    }
+
+    def apply(mesh_hostvars=None, check=False, extra_vars=None, host_variables=None):
+        inventory = write_inventory(tmp_path, mesh_hostvars or hostvars,
+                                    {"v3-1": dict(variables, **(host_variables or {}))})
+        return run_role(tmp_path, inventory, write_role_playbook(tmp_path, ROLE), "v3-1", netns=netns, check=check,
+                        extra_vars=extra_vars)
+
+    return dict(hostvars=hostvars, netns=netns, tree=tree, apply=apply, ends=plan_of(hostvars)["hosts"]["v3-1"])
+
+
+def role_files(tree):
+    return sorted(path.name for path in tree.conf_dir.iterdir() if path.name.startswith("routevpn-"))
+
+
+def contents(tree):
+    return dict((name, (tree.conf_dir / name).read_bytes()) for name in role_files(tree))
+
+
+def loaded_conns(gateway):
+    """{conn: its first status line} from pluto's own ``whack --status``."""
+    status = gateway["tree"].whack("--status", netns=gateway["netns"]).stdout
+    return dict((m.group(1), m.group(0)) for m in re.finditer(r'^(?:000 )?"([^"]+)": \S+\.\.\.\S+.*$', status, re.M))
+
+
+def out_policies(netns):
+    """{(selector, mark)} of the outbound XFRM policies with a mark, read from the kernel."""
+    found = set()
+    for block in re.split(r"\n(?=\S)", run("ip", "-n", netns, "xfrm", "policy").stdout):
+        selector = re.match(r"src (\S+) dst (\S+)", block)
+        mark = re.search(r"mark (0x[0-9a-f]+)/0xffffffff", block)
+        if "dir out" in block and selector and mark:
+            found.add(("%s-%s" % selector.groups(), int(mark.group(1), 16)))
+    return found
+
+
+def secrets_of(ends):
+    keys = [derive_psk(MASTER, end["link"]) for end in ends]
+    return keys + [base64.b64encode(key.encode()).decode() for key in keys]
+
+
+def test_check_apply_idempotent_with_every_link_loaded(gateway):
+    tree, ends = gateway["tree"], gateway["ends"]
+    names = sorted(end["connection"] for end in ends)
+    assert names == ["rv-11", "rv-12", "rv-21", "rv-22"]
+
+    checked = gateway["apply"](check=True)
+    assert checked.rc == 0 and checked.changed("v3-1") > 0, checked
+    assert role_files(tree) == [] and tree.pluto_pid() is None
+
+    applied = gateway["apply"]()
+    assert applied.rc == 0 and applied.changed("v3-1") > 0, applied
+    assert role_files(tree) == sorted("routevpn-%s.%s" % (n, s) for n in names for s in ("conf", "secrets"))
+    for name in names:
+        assert stat.S_IMODE((tree.conf_dir / ("routevpn-%s.conf" % name)).stat().st_mode) == 0o644
+        assert stat.S_IMODE((tree.conf_dir / ("routevpn-%s.secrets" % name)).stat().st_mode) == 0o600
+
+    conns = loaded_conns(gateway)
+    assert sorted(conns) == sorted("%s-v%d" % (n, v) for n in names for v in (4, 6)), conns
+    for end in ends:
+        line = conns[end["connection"] + "-v6"]
+        assert "%s[@%s]" % (end["local_ike_address"], end["local_id"]) in line
+        assert "%s[@%s]" % (end["remote_ike_address"], end["remote_id"]) in line
+    status = tree.whack("--status", netns=gateway["netns"]).stdout
+    assert "IKE algorithms: AES_GCM_16_256-HMAC_SHA2_384-DH20" in status
+    assert "ESP algorithms: AES_GCM_16_256-NONE-DH20" in status
+    # pluto read every link's key: one per link, from its own file.
+    log = (tree.base / "pluto.log").read_text()
+    for name in names:
+        assert 'loading secrets from "%s/routevpn-%s.secrets"' % (tree.conf_dir, name) in log
+    # v3-1 has the higher id on every link: it only routes, with trap
+    # policies in its namespace carrying each link's mark.
+    assert out_policies(gateway["netns"]) == set((selector, end["mark"]) for end in ends
+                                                 for selector in ("0.0.0.0/0-0.0.0.0/0", "::/0-::/0"))
+    pid = tree.pluto_pid()
+
+    again = gateway["apply"]()
+    assert again.rc == 0 and again.changed("v3-1") == 0, again
+    checked_again = gateway["apply"](check=True)
+    assert checked_again.rc == 0 and checked_again.changed("v3-1") == 0, checked_again
+    assert tree.pluto_pid() == pid
+
+    for output in (checked.output, applied.output, again.output, checked_again.output):
+        for secret in secrets_of(ends):
+            assert secret not in output
+
+
+def test_a_changed_link_is_replaced_and_a_removed_one_deleted_without_restart(gateway):
+    tree = gateway["tree"]
+    assert gateway["apply"]().rc == 0
+    pid = tree.pluto_pid()
+    before = loaded_conns(gateway)
+
+    changed = gateway["apply"](extra_vars={"routevpn_libreswan_dpd_delay": "15s"})
+    assert changed.rc == 0 and changed.changed("v3-1") > 0, changed
+    assert "dpddelay:15s" in tree.whack("--status", netns=gateway["netns"]).stdout
+    assert sorted(loaded_conns(gateway)) == sorted(before) and tree.pluto_pid() == pid
+
+    dropped = libreswan_hostvars({"v3-1": "vti"}, drop=["v1-2"])
+    removed = gateway["apply"](mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s"})
+    assert removed.rc == 0 and removed.changed("v3-1") > 0, removed
+    assert "routevpn-rv-12.conf" not in role_files(tree) and "routevpn-rv-12.secrets" not in role_files(tree)
+    assert sorted(loaded_conns(gateway)) == sorted(n for n in before if not n.startswith("rv-12-"))
+    assert tree.pluto_pid() == pid
+    link_12 = [end for end in gateway["ends"] if end["peer"] == "v1-2"][0]
+    assert link_12["mark"] not in set(mark for _selector, mark in out_policies(gateway["netns"]))
+
+    again = gateway["apply"](mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s"})
+    assert again.rc == 0 and again.changed("v3-1") == 0, again
+
+
+def test_a_conn_pluto_refuses_puts_the_previous_files_and_conns_back(gateway):
+    tree = gateway["tree"]
+    assert gateway["apply"]().rc == 0
+    before, conns, pid = contents(tree), loaded_conns(gateway), tree.pluto_pid()
+
+    # The parser takes any proposal string; pluto's algorithm parser refuses this one.
+    refused = gateway["apply"](extra_vars={"routevpn_libreswan_ike": "aes_gcm999-sha2_384;dh20"})
+    assert refused.rc != 0 and "v3-1: pluto refused rv-11-v4" in refused.output, refused
+    assert "The previous conns are loaded again" in refused.output
+    assert contents(tree) == before
+    assert sorted(loaded_conns(gateway)) == sorted(conns) and tree.pluto_pid() == pid
+    assert not [path.name for path in tree.conf_dir.iterdir() if path.name.endswith("~")]
+
+    assert gateway["apply"]().changed("v3-1") == 0
+
+
+@pytest.mark.parametrize("variable, value, expected", [
+    ("routevpn_libreswan_esp", "aes_gcm256 dh20", 'v3-1: routevpn_libreswan_esp "aes_gcm256 dh20" is not a libreswan proposal list'),
+    ("routevpn_libreswan_dpd_delay", "10 s", 'v3-1: routevpn_libreswan_dpd_delay "10 s" is not a duration'),
+    ("routevpn_libreswan_initiator", "higher", "routevpn_libreswan_initiator"),
+])
+def test_bad_input_names_the_host_and_the_variable(gateway, variable, value, expected):
+    failed = gateway["apply"](extra_vars={variable: value})
+    assert failed.rc != 0 and expected in failed.output, failed
+    assert re.search(r"^(fatal|failed): \[v3-1\]", failed.output, re.M), failed
+    assert role_files(gateway["tree"]) == [] and gateway["tree"].pluto_pid() is None
+
+
+def test_refuses_a_host_with_charon(gateway):
+    assert pathlib.Path("/usr/sbin/charon-systemd").exists()  # this machine runs strongSwan
+    refused = gateway["apply"](host_variables={"routevpn_libreswan_charon_paths": ["/usr/sbin/charon-systemd"]})
+    assert refused.rc != 0
+    assert ("v3-1: routevpn_ike_daemon is libreswan, but strongSwan's charon is installed here "
+            "(/usr/sbin/charon-systemd)") in refused.output
+    assert role_files(gateway["tree"]) == [] and gateway["tree"].pluto_pid() is None
+
+
+def test_refuses_xfrm_tunnels_until_pluto_s_device_reaches_the_private_namespace(gateway):
+    refused = gateway["apply"](mesh_hostvars=libreswan_hostvars({"v3-1": "xfrm"}))
+    assert refused.rc != 0
+    assert ("v3-1: routevpn_tunnel_type is xfrm with routevpn_ike_daemon libreswan; the libreswan role supports "
+            "routevpn_tunnel_type: vti only for now") in refused.output, refused
+    assert role_files(gateway["tree"]) == [] and gateway["tree"].pluto_pid() is None
+
+
+def test_a_strongswan_gateway_is_skipped(gateway):
+    skipped = gateway["apply"](mesh_hostvars=lab_hostvars())
+    assert skipped.rc == 0 and skipped.changed("v3-1") == 0, skipped
+    assert "v3-1: routevpn_ike_daemon is strongswan; role libreswan skipped." in skipped.output
+    assert role_files(gateway["tree"]) == [] and gateway["tree"].pluto_pid() is None
+
+
+def test_readme_documents_every_variable_of_the_argument_specs():
+    spec, table, defaults = documented_variables("libreswan")
+    assert table == spec
+    assert set(defaults) <= set(spec), set(defaults) - set(spec)
