@@ -573,6 +573,14 @@ def _check_links(links, problems):
                 "give one of them an address of the other's family"
                 % (lo.name, "/".join(sorted(lo.public)), hi.name, "/".join(sorted(hi.public))),
             )
+        if lo.auth and hi.auth and lo.auth != hi.auth:
+            # Each end's configuration names one method for both sides: a psk
+            # end would wait for a PSK the certificate end never sends.
+            problems.add(
+                "%s, %s" % (lo.name, hi.name),
+                "routevpn_auth: link %s joins %s (%s) and %s (%s); both ends of a link must use the same "
+                "method" % (link["name"], lo.name, lo.auth, hi.name, hi.auth),
+            )
         if link["if_id"] is None:
             continue
         if link["if_id"] > IF_ID_MAX:

@@ -6,6 +6,7 @@ are checked in check mode and up to the module's kernel error; the IKE and
 BGP roles are other tests' business (tags select the roles under test).
 """
 
+import json
 import os
 import re
 import subprocess
@@ -74,8 +75,25 @@ def test_without_xfrm_interfaces_the_run_stops_at_the_tunnels(gateway):
 
 
 def test_libreswan_gateways_get_the_libreswan_role(gateway):
-    run = gateway["run"]("ike", routevpn_ike_daemon="libreswan")
+    # vti: the libreswan role refuses xfrm before it looks for charon.
+    run = gateway["run"]("ike", routevpn_ike_daemon="libreswan", routevpn_tunnel_type="vti")
     # This machine runs strongSwan: the libreswan role's first guard stops it, which shows it was the one applied.
     assert run.rc != 0, run
     assert "v1-1: routevpn_ike_daemon is libreswan, but strongSwan's charon is installed here" in run.output
     assert "routevpn.mesh.strongswan" not in run.output
+
+
+def test_pubkey_gateways_get_their_certificates_on_the_controller_before_any_gateway_is_configured(tmp_path):
+    hostvars = inventory({1: 1, 2: 1}, routevpn_auth="pubkey")
+    inventory_path = write_inventory(tmp_path, hostvars)
+    stopped = run_playbook(tmp_path, inventory_path, "routevpn.mesh.mesh", extra=["--limit", "v1-1,localhost"])
+    assert stopped.rc != 0, stopped
+    assert "v1-1: routevpn_auth is pubkey, but routevpn_pki_certificate is not set" in stopped.output
+    assert "PLAY [Configure the gateways]" not in stopped.output
+
+    pki = tmp_path / "pki"
+    issued = run_playbook(tmp_path, inventory_path, "routevpn.mesh.mesh", extra=[
+        "--limit", "v1-1,localhost", "--tags", "pki",
+        "-e", json.dumps({"routevpn_pki_own_ca": True, "routevpn_pki_dir": str(pki)})])
+    assert issued.rc == 0, issued
+    assert sorted(path.name for path in pki.rglob("*.crt")) == ["ca.crt", "v1-1.crt"]

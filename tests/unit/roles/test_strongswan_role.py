@@ -22,6 +22,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import derive_psk, plan
 
@@ -31,6 +32,7 @@ from .mesh_roles import documented_variables, lab_hostvars, run, run_role, wait_
 vici = pytest.importorskip("vici")
 
 ROLE = "routevpn.mesh.strongswan"
+PKI = "routevpn.mesh.pki"
 CHARON = "/usr/sbin/charon-systemd"
 STRONGSWAN_CONF = """\
 charon {
@@ -305,10 +307,8 @@ def test_refused_configuration_puts_the_previous_files_back(tmp_path, gateways):
     assert not [name for name in conf_files(gateway) if name.endswith("~")]
 
 
-def test_two_gateways_establish_their_ike_sa(tmp_path, gateways):
-    hostvars = lab_hostvars()
-    low, high = gateways("v1-1"), gateways("v2-1")
-    end = [e for e in plan_of(hostvars)["hosts"]["v1-1"] if e["peer"] == "v2-1"][0]
+def connect(low, high, end):
+    """A veth pair between the two gateways' namespaces with the link's IKE addresses."""
     run("ip", "link", "add", "rvsw" + uuid.uuid4().hex[:6], "type", "veth", "peer", "name", "pub0", "netns", high.netns)
     veth = [line.split(":")[1].strip().split("@")[0] for line in run("ip", "-o", "link").stdout.splitlines()
             if line.split(":")[1].strip().startswith("rvsw")][-1]
@@ -316,6 +316,13 @@ def test_two_gateways_establish_their_ike_sa(tmp_path, gateways):
     for gateway, address in ((low, end["local_ike_address"]), (high, end["remote_ike_address"])):
         run("ip", "-n", gateway.netns, "addr", "add", address + "/32", "dev", "pub0", "nodad")
         run("ip", "-n", gateway.netns, "link", "set", "pub0", "up")
+
+
+def test_two_gateways_establish_their_ike_sa(tmp_path, gateways):
+    hostvars = lab_hostvars()
+    low, high = gateways("v1-1"), gateways("v2-1")
+    end = [e for e in plan_of(hostvars)["hosts"]["v1-1"] if e["peer"] == "v2-1"][0]
+    connect(low, high, end)
 
     # The responder first, so that the initiator's first attempt finds it ready.
     assert apply(tmp_path, high, hostvars, name="inventory-high.yml").rc == 0
@@ -346,3 +353,127 @@ def test_a_libreswan_gateway_is_skipped(tmp_path, gateways):
     assert skipped.rc == 0 and skipped.changed("v1-1") == 0, skipped
     assert "v1-1: routevpn_ike_daemon is libreswan; role strongswan skipped." in skipped.output
     assert conf_files(gateway) == [] and not os.path.exists(gateway.pid_file)
+
+
+def apply_with_certificates(tmp_path, gateway, hostvars, pki, check=False, name="inventory.yml"):
+    """Plan, the pki role with its own CA in ``pki``, then this role: playbooks/mesh.yml's order."""
+    variables = dict(gateway.variables, routevpn_pki_own_ca=True, routevpn_pki_dir=str(pki))
+    inventory = write_inventory(tmp_path, hostvars, {gateway.host: variables}, name=name)
+    plays = [
+        {"name": "Plan on the controller", "hosts": "localhost", "gather_facts": False,
+         "tasks": [{"ansible.builtin.set_fact": {
+             "routevpn_mesh_plan": "{{ hostvars | routevpn.mesh.mesh_plan(groups['routevpn_gateways']) }}"}}]},
+        {"name": "Certificates, then strongSwan", "hosts": "routevpn_gateways", "gather_facts": False,
+         "roles": [PKI, ROLE]},
+    ]
+    playbook = tmp_path / "play-pki-strongswan.yml"
+    playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
+    return run_role(tmp_path, inventory, playbook, gateway.host, netns=gateway.netns, check=check)
+
+
+def key_lines(pki):
+    lines = [line for key in pki.rglob("*.key") for line in key.read_text().splitlines() if line and line[0] != "-"]
+    assert lines
+    return lines
+
+
+def swanctl_dir(gateway):
+    return gateway.root / "swanctl"
+
+
+def test_pubkey_links_get_the_certificates_and_authenticate_with_them(tmp_path, gateways):
+    gateway = gateways("v1-1")
+    pki = tmp_path / "pki"
+    hostvars = lab_hostvars(routevpn_auth="pubkey")
+    ends = plan_of(hostvars)["hosts"]["v1-1"]
+
+    checked = apply_with_certificates(tmp_path, gateway, hostvars, pki, check=True)
+    assert checked.rc == 0 and checked.changed("v1-1") > 0, checked
+    assert "v1-1: would install routevpn.crt, routevpn.key, routevpn-ca.crt" in checked.output
+    assert not pki.exists() and conf_files(gateway) == [] and not os.path.exists(gateway.pid_file)
+
+    applied = apply_with_certificates(tmp_path, gateway, hostvars, pki)
+    assert applied.rc == 0 and applied.changed("v1-1") > 0, applied
+    installed = swanctl_dir(gateway)
+    assert (installed / "x509" / "routevpn.crt").read_bytes() == (pki / "gateways" / "v1-1.crt").read_bytes()
+    assert (installed / "private" / "routevpn.key").read_bytes() == (pki / "gateways" / "v1-1.key").read_bytes()
+    assert (installed / "x509ca" / "routevpn-ca.crt").read_bytes() == (pki / "ca.crt").read_bytes()
+    assert stat.S_IMODE((installed / "private" / "routevpn.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((installed / "private").stat().st_mode) == 0o700
+
+    conns = loaded_connections(gateway)
+    assert sorted(conns) == ["rv-21", "rv-22", "rv-31", "rv-32"]
+    for end in ends:
+        local, remote = conns[end["connection"]]["local-1"], conns[end["connection"]]["remote-1"]
+        assert text(local["class"]) == "public key" and text(remote["class"]) == "public key"
+        assert text(local["id"]) == "v1-1" and text(remote["id"]) == end["peer"]
+        assert text(local["certs"]) == ["CN=v1-1"] and text(remote["cacerts"]) == ["CN=routevpn.mesh CA"]
+    listed = run("swanctl", "--list-certs", "--uri", "unix://" + gateway.socket).stdout
+    assert re.search(r'subject: +"CN=v1-1".*?has private key', listed, re.DOTALL), listed
+    assert 'subject:  "CN=routevpn.mesh CA"' in listed
+    assert text(session(gateway).get_shared()["keys"]) == []
+
+    again = apply_with_certificates(tmp_path, gateway, hostvars, pki)
+    assert again.rc == 0 and again.changed("v1-1") == 0, again
+    checked_again = apply_with_certificates(tmp_path, gateway, hostvars, pki, check=True)
+    assert checked_again.rc == 0 and checked_again.changed("v1-1") == 0, checked_again
+    for output in (checked.output, applied.output, again.output, checked_again.output):
+        for line in key_lines(pki):
+            assert line not in output
+
+    # Back to pre-shared keys: the certificate files go, the connections use PSKs again.
+    psk = apply(tmp_path, gateway, lab_hostvars(), name="inventory-psk.yml")
+    assert psk.rc == 0 and psk.changed("v1-1") > 0, psk
+    assert not [path for path in installed.glob("*/routevpn*") if path.parent.name != "conf.d"]
+    assert set(text(conn["local-1"]["class"]) for conn in loaded_connections(gateway).values()) == {"pre-shared key"}
+
+
+@pytest.mark.parametrize("high_ca", ["the same CA", "another CA"])
+def test_two_gateways_authenticate_each_other_by_certificate_from_the_mesh_ca_only(tmp_path, gateways, high_ca):
+    hostvars = lab_hostvars(routevpn_auth="pubkey")
+    low, high = gateways("v1-1"), gateways("v2-1")
+    connect(low, high, [e for e in plan_of(hostvars)["hosts"]["v1-1"] if e["peer"] == "v2-1"][0])
+    high_pki = tmp_path / ("pki" if high_ca == "the same CA" else "pki-other")
+
+    assert apply_with_certificates(tmp_path, high, hostvars, high_pki, name="inventory-high.yml").rc == 0
+    assert apply_with_certificates(tmp_path, low, hostvars, tmp_path / "pki", name="inventory-low.yml").rc == 0
+
+    def state():
+        sa = ike_sas(low).get("rv-21")
+        return sa["state"] if sa else None
+
+    low_log, high_log = low.root / "charon.log", high.root / "charon.log"
+    if high_ca == "the same CA":
+        wait_until(lambda: state() == "ESTABLISHED", 30, message="IKE_SA rv-21 ESTABLISHED")
+        sa = ike_sas(low)["rv-21"]
+        assert (sa["local-id"], sa["remote-id"]) == ("v1-1", "v2-1")
+        assert ike_sas(high)["rv-11"]["state"] == "ESTABLISHED"
+        assert re.search(r"authentication of 'v2-1' with ECDSA\S* successful", low_log.read_text())
+        assert re.search(r"authentication of 'v1-1' with ECDSA\S* successful", high_log.read_text())
+    else:
+        # v2-1 trusts another CA: it refuses v1-1's certificate, and nothing is established.
+        wait_until(lambda: "AUTHENTICATION_FAILED" in low_log.read_text(), 30, message="AUTHENTICATION_FAILED")
+        assert "no trusted ECDSA public key found for 'v1-1'" in high_log.read_text()
+        assert state() != "ESTABLISHED" and ike_sas(high).get("rv-11", {}).get("state") != "ESTABLISHED"
+
+
+def test_a_certificate_charon_refuses_puts_the_previous_credentials_back(tmp_path, gateways):
+    gateway = gateways("v1-1")
+    pki = tmp_path / "pki"
+    hostvars = lab_hostvars(routevpn_auth="pubkey")
+    assert apply_with_certificates(tmp_path, gateway, hostvars, pki).rc == 0
+    installed = swanctl_dir(gateway)
+    before = dict((path, path.read_bytes()) for path in installed.rglob("routevpn*") if path.is_file())
+
+    # This role alone, with the inventory's files: a CA file charon cannot read.
+    broken = tmp_path / "broken-ca.crt"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    refused = apply(tmp_path, gateway, hostvars, name="inventory-broken.yml", extra_vars={
+        "routevpn_pki_certificate": str(pki / "gateways" / "v1-1.crt"),
+        "routevpn_pki_private_key": str(pki / "gateways" / "v1-1.key"),
+        "routevpn_pki_ca_certificate": str(broken)})
+    assert refused.rc != 0 and "charon refused the new swanctl configuration" in refused.output, refused
+    assert dict((path, path.read_bytes()) for path in installed.rglob("routevpn*") if path.is_file()) == before
+    assert sorted(loaded_connections(gateway)) == ["rv-21", "rv-22", "rv-31", "rv-32"]
+    for line in key_lines(pki):
+        assert line not in refused.output

@@ -177,6 +177,26 @@ def test_pubkey_auth_needs_no_master():
     assert len(plan(hostvars, list(hostvars))["links"]) == 1
 
 
+def test_both_ends_of_a_link_authenticate_the_same_way():
+    hostvars = inventory({1: 2, 2: 1})
+    hostvars["v2-1"]["routevpn_auth"] = "pubkey"
+    found = problems_of(hostvars)
+    assert found == [
+        "v1-1, v2-1: routevpn_auth: link 11-21 joins v1-1 (psk) and v2-1 (pubkey); both ends of a link must use the "
+        "same method",
+        "v1-2, v2-1: routevpn_auth: link 12-21 joins v1-2 (psk) and v2-1 (pubkey); both ends of a link must use the "
+        "same method",
+    ]
+
+
+def test_pubkey_ends_carry_both_identities():
+    hostvars = inventory({1: 1, 2: 1}, routevpn_auth="pubkey")
+    hostvars["v2-1"]["routevpn_ike_id"] = "gw21.example.net"
+    ends = plan(hostvars, list(hostvars))["links"][0]["ends"]
+    assert [(end["auth"], end["local_id"], end["remote_id"]) for end in ends] == [
+        ("pubkey", "v1-1", "gw21.example.net"), ("pubkey", "gw21.example.net", "v1-1")]
+
+
 def test_empty_group_is_an_error():
     with pytest.raises(PlanError, match="no gateways"):
         plan({}, [])
