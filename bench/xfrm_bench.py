@@ -5,17 +5,19 @@ starts it there:
 
     tests/vm/run python bench/xfrm_bench.py --count 200 --out DIR
 
-For each form, in a namespace of its own: create N interfaces (each with an
-if_id and a /127), then run the same playbook again (the re-check: nothing may
-change).  The list form is one task with `config:` (N items); the single form
-is one task looped N times, which is N module runs.  Every step is a real
+For each strategy (Ansible's linear, Mitogen's mitogen_linear) and each form,
+in a namespace of its own: create N interfaces (each with an if_id and a
+/127), then run the same playbook again (the re-check: nothing may change).
+The list form is one task with `config:` (N items); the single form is one
+task looped N times, which is N module runs (under linear, N fresh Pythons:
+that one runs --linear-single-count interfaces).  Every step is a real
 ansible-playbook run against localhost; a step whose `changed` or resulting
 kernel state is not the expected one fails the benchmark, so a fast figure
 cannot come from a module that did nothing.
 
 Figures per step: playbook_s (ansible-playbook's wall time, start-up
 included) and task_s (the task alone, from bench/callback_plugins/bench_timer).
-Baselines: an empty play, and one play with a single `ping` module call.
+Baselines per strategy: an empty play, and one play with a single `ping` call.
 """
 
 import argparse
@@ -31,22 +33,29 @@ sys.path.insert(0, HERE)
 
 import results  # noqa: E402  (bench/ is not a package)
 
-NETNS = {"list": "bench-list", "single": "bench-single"}
+STRATEGIES = ("linear", "mitogen_linear")
+FORMS = ("list", "single")
 
 
-def interfaces(count, form):
-    """The N interfaces of a form: names, if_ids and /127s shaped like a gateway's tunnels in the plan.
+def netns_of(strategy, form):
+    return "bench-%s-%s" % (strategy.replace("_", "-"), form)
 
-    Each form has its own if_ids: the kernel keeps an if_id unique among the
-    XFRM interfaces created from one namespace, moved elsewhere or not (the
-    single form's first run stopped on 'File exists' with the list form's).
+
+def interfaces(count, strategy, form, block_size):
+    """The interfaces of one (strategy, form): names, if_ids and /127s shaped like a gateway's tunnels.
+
+    Each pair has its own block of if_ids: the kernel keeps an if_id unique
+    among the XFRM interfaces created from one namespace, moved elsewhere or
+    not (the single form's first run stopped on 'File exists' with the list
+    form's).
     """
-    first_if_id = 4096 if form == "list" else 4096 + count
+    block = STRATEGIES.index(strategy) * len(FORMS) + FORMS.index(form)
+    first_if_id = 4096 + block * block_size
     return [{"name": "rv-%d" % (1000 + i), "if_id": first_if_id + i, "addresses": ["2001:db8:ff::%x/127" % (2 * i)]}
             for i in range(count)]
 
 
-PLAYBOOKS = {
+BASELINES = {
     "empty": """
 - hosts: localhost
   gather_facts: false
@@ -59,10 +68,13 @@ PLAYBOOKS = {
     - name: One module call
       ansible.builtin.ping:
 """,
+}
+
+FORM_PLAYBOOKS = {
     "list": """
 - hosts: localhost
   gather_facts: false
-  vars_files: [interfaces-list.yml]
+  vars_files: [%(vars)s]
   tasks:
     - name: All interfaces in one call
       routevpn.mesh.xfrm_interface:
@@ -73,11 +85,11 @@ PLAYBOOKS = {
     - name: Changed exactly when expected
       ansible.builtin.assert:
         that: bench_result.changed == (bench_expect_changed | bool)
-""" % {"netns": NETNS["list"]},
+""",
     "single": """
 - hosts: localhost
   gather_facts: false
-  vars_files: [interfaces-single.yml]
+  vars_files: [%(vars)s]
   tasks:
     - name: One call per interface
       routevpn.mesh.xfrm_interface:
@@ -92,8 +104,20 @@ PLAYBOOKS = {
     - name: Changed exactly when expected
       ansible.builtin.assert:
         that: bench_result.changed == (bench_expect_changed | bool)
-""" % {"netns": NETNS["single"]},
+""",
 }
+
+
+def strategy_env(strategy):
+    """Ansible's own strategy, or Mitogen's (one Python per host for the whole run, as the lab uses)."""
+    if strategy == "linear":
+        return {"ANSIBLE_STRATEGY": "linear"}
+    import importlib.util
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None:
+        raise BenchError("the %s strategy needs ansible_mitogen (pip install mitogen)" % strategy)
+    plugins = os.path.join(list(spec.submodule_search_locations)[0], "plugins", "strategy")
+    return {"ANSIBLE_STRATEGY_PLUGINS": plugins, "ANSIBLE_STRATEGY": strategy}
 
 
 class BenchError(Exception):
@@ -116,11 +140,11 @@ def kernel_state(netns):
     return state
 
 
-def run_playbook(work, name, expect_changed=None):
+def run_playbook(work, name, strategy, expect_changed=None):
     timer = os.path.join(work, "timer-%s-%s.json" % (name, time.monotonic_ns()))
     env = dict(os.environ, ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
                ANSIBLE_CALLBACKS_ENABLED="bench_timer", BENCH_TIMER_OUT=timer,
-               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0")
+               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", **strategy_env(strategy))
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inventory.ini",
                name + ".yml"]
     if expect_changed is not None:
@@ -142,9 +166,35 @@ def run_playbook(work, name, expect_changed=None):
     return {"playbook_s": round(wall, 2), "task_s": tasks[0]["seconds"] if tasks else None}
 
 
+def plan_steps(count, linear_single_count):
+    """(strategy, form, playbook, step, interface count, expected changed) in the order they run."""
+    steps = [(strategy, "baseline", name, name.replace("_", " "), None, None)
+             for strategy in STRATEGIES for name in BASELINES]
+    for strategy in STRATEGIES:
+        for form in FORMS:
+            n = linear_single_count if (strategy, form) == ("linear", "single") else count
+            for step, changed in (("create", True), ("re-check", False)):
+                steps.append((strategy, form, "%s-%s" % (strategy, form), step, n, changed))
+    return steps
+
+
+def per_interface(rows):
+    """ms per interface of each (strategy, form, step) and the single form's cost at the list's count."""
+    figures = {}
+    for row in rows:
+        if row.get("count") and row["task_s"] is not None:
+            row["ms_per_interface"] = round(1000.0 * row["task_s"] / row["count"], 1)
+            figures["%(strategy)s %(form)s %(step)s ms per interface" % row] = row["ms_per_interface"]
+    return figures
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--linear-single-count", type=int, default=10,
+                        help="interfaces of the single form under Ansible's linear strategy: each call starts "
+                             "a Python, about 40 s under TCG, so 200 would take hours; the figure per "
+                             "interface is what the comparison uses")
     parser.add_argument("--out", required=True, help="where xfrm_interface.json and .md go (writable)")
     parser.add_argument("--keep", action="store_true", help="keep the namespaces and their interfaces")
     args = parser.parse_args(argv)
@@ -156,39 +206,46 @@ def main(argv=None):
         pyroute2_version = version("pyroute2")
     except Exception:  # pylint: disable=broad-except
         pyroute2_version = None
-    env = results.environment(accel=accel, pyroute2=pyroute2_version, interfaces=args.count)
+    env = results.environment(accel=accel, pyroute2=pyroute2_version, interfaces=args.count,
+                              linear_single_interfaces=args.linear_single_count)
 
     # In the results folder: the host can follow the playbooks' logs while the VM runs.
     work = tempfile.mkdtemp(prefix="xfrm-bench-", dir=args.out)
     with open(os.path.join(work, "inventory.ini"), "w") as handle:
         handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
-    for form in NETNS:
-        with open(os.path.join(work, "interfaces-%s.yml" % form), "w") as handle:
-            json.dump({"bench_interfaces": interfaces(args.count, form)}, handle)  # JSON is YAML
-    for name, text in PLAYBOOKS.items():
+    for name, text in BASELINES.items():
         with open(os.path.join(work, name + ".yml"), "w") as handle:
             handle.write(text.lstrip())
-    for netns in NETNS.values():
-        subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
-        subprocess.run(["ip", "netns", "add", netns], check=True)
+    steps = plan_steps(args.count, args.linear_single_count)
+    expected = {}
+    block_size = max(args.count, args.linear_single_count)
+    for strategy, form, playbook, _step, count, _changed in steps:
+        if form not in FORMS or playbook in expected:
+            continue
+        wanted = interfaces(count, strategy, form, block_size)
+        expected[playbook] = {item["name"]: item["if_id"] for item in wanted}
+        with open(os.path.join(work, playbook + "-vars.yml"), "w") as handle:
+            json.dump({"bench_interfaces": wanted}, handle)  # JSON is YAML
+        with open(os.path.join(work, playbook + ".yml"), "w") as handle:
+            handle.write(FORM_PLAYBOOKS[form].lstrip() % {"vars": playbook + "-vars.yml",
+                                                          "netns": netns_of(strategy, form)})
+        subprocess.run(["ip", "netns", "del", netns_of(strategy, form)], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "add", netns_of(strategy, form)], check=True)
 
-    expected = {form: {item["name"]: item["if_id"] for item in interfaces(args.count, form)} for form in NETNS}
     rows, error = [], None
-    steps = [("baseline", "empty", None, None), ("baseline", "one_call", None, None),
-             ("list", "list", "create", True), ("list", "list", "re-check", False),
-             ("single", "single", "create", True), ("single", "single", "re-check", False)]
     try:
-        for form, playbook, step, changed in steps:
-            print("xfrm_bench: %s %s ..." % (playbook, step or ""), file=sys.stderr, flush=True)
-            row = {"form": form, "step": step or playbook.replace("_", " ")}
-            row.update(run_playbook(work, playbook, changed))
-            if form in NETNS:
-                state = kernel_state(NETNS[form])
-                if state != expected[form]:
-                    right = set(expected[form].items()) & set(state.items())
-                    wrong = sorted(set(expected[form].items()) ^ set(state.items()))[:5]
-                    raise BenchError("%s %s: the kernel holds %d of %d interfaces as expected; differences "
-                                     "(name, if_id) include %s" % (form, step, len(right), len(expected[form]), wrong))
+        for strategy, form, playbook, step, count, changed in steps:
+            print("xfrm_bench: %s %s %s ..." % (strategy, form, step), file=sys.stderr, flush=True)
+            row = {"strategy": strategy, "form": form, "step": step, "count": count}
+            row.update(run_playbook(work, playbook, strategy, changed))
+            if form in FORMS:
+                state = kernel_state(netns_of(strategy, form))
+                if state != expected[playbook]:
+                    right = set(expected[playbook].items()) & set(state.items())
+                    wrong = sorted(set(expected[playbook].items()) ^ set(state.items()))[:5]
+                    raise BenchError("%s %s %s: the kernel holds %d of %d interfaces as expected; differences "
+                                     "(name, if_id) include %s" % (strategy, form, step, len(right),
+                                                                   len(expected[playbook]), wrong))
                 row["interfaces_in_kernel"] = len(state)
             rows.append(row)
             print("xfrm_bench: %s" % json.dumps(row), file=sys.stderr, flush=True)
@@ -197,28 +254,27 @@ def main(argv=None):
         print("xfrm_bench: %s" % error, file=sys.stderr)
     finally:
         if not args.keep:
-            for netns in NETNS.values():
-                subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
+            for strategy in STRATEGIES:
+                for form in FORMS:
+                    subprocess.run(["ip", "netns", "del", netns_of(strategy, form)], capture_output=True,
+                                   check=False)
 
-    by_key = {(r["form"], r["step"]): r for r in rows}
-    per_call = {}
-    for form in ("list", "single"):
-        for step in ("create", "re-check"):
-            row = by_key.get((form, step))
-            if row and row["task_s"] is not None:
-                per_call["%s %s ms per interface" % (form, step)] = round(1000.0 * row["task_s"] / args.count, 1)
+    per_call = per_interface(rows)
     figures = {"steps": rows, "per_interface": per_call, "error": error}
     table = results.markdown_table(
-        [("form", "form"), ("step", "step"), ("task_s", "task s"), ("playbook_s", "ansible-playbook s"),
+        [("strategy", "strategy"), ("form", "form"), ("step", "step"), ("count", "interfaces"),
+         ("task_s", "task s"), ("ms_per_interface", "ms per interface"), ("playbook_s", "ansible-playbook s"),
          ("interfaces_in_kernel", "interfaces in the kernel after")], rows)
-    summary = ("routevpn.mesh.xfrm_interface creating %d XFRM interfaces (each with an if_id and a /127, moved "
-               "into a namespace), then checking them again, run by ansible-playbook against localhost inside "
-               "the VM: the list form (one task, `config:` with %d items) against the single form (one task "
-               "looped %d times)." % (args.count, args.count, args.count))
+    summary = ("routevpn.mesh.xfrm_interface creating XFRM interfaces (each with an if_id and a /127, moved into "
+               "a namespace), then checking them again, run by ansible-playbook against localhost inside the "
+               "VM: the list form (one task, `config:` with %d items) against the single form (one task "
+               "looped once per interface), under Ansible's linear strategy and under Mitogen's (which the "
+               "lab uses). The single form under linear ran %d interfaces: each call starts a new Python."
+               % (args.count, args.linear_single_count))
     notes = ["%s: %s" % (k, v) for k, v in per_call.items()]
     notes.append("task s = the task alone (bench_timer callback); ansible-playbook s = the whole command, "
                  "interpreter start-up included. The baselines show the fixed cost of a playbook and of one "
-                 "module call.")
+                 "module call under each strategy.")
     if accel.startswith("TCG"):
         notes.append("Under TCG, Python runs about 10x slower than natively (docs/testing.md); compare the "
                      "forms with each other, not with a real machine.")

@@ -115,7 +115,8 @@ def run_adhoc(tmp_path, module, args, check=False, python=None, netns=None):
         command.append("--check")
     if netns:
         command = ["nsenter", "--net=/run/netns/" + netns] + command
-    env = ansible_env(tmp_path, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    env = ansible_env(tmp_path, strategy="linear", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+                      ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     if python == "debian":
         env["ANSIBLE_PYTHON_INTERPRETER"] = DEBIAN_PYTHON
     proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=900)
@@ -142,7 +143,7 @@ def run_steps(tmp_path, module, args, checks, python=None):
              for i, check in enumerate(checks)]
     playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
     command = [ansible_bin("ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
-    env = ansible_env(tmp_path, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    env = ansible_env(tmp_path, strategy="linear", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
     if python == "debian":
         env["ANSIBLE_PYTHON_INTERPRETER"] = DEBIAN_PYTHON
     proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=1800)

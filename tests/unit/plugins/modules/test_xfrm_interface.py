@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ...module_runner import addresses_of, debian_pyroute2_available, if_id_of, link_of, run_adhoc, run_module, run_steps
+from ...module_runner import addresses_of, debian_pyroute2_available, if_id_of, link_of, run_adhoc, run_module
 
 PYTHONS = [None] + (["debian"] if debian_pyroute2_available() else [])
 
@@ -245,12 +245,10 @@ def test_two_hundred_interfaces_in_one_call(scratch_netns, kernel_feature):
     assert if_id_of(link_of("rv-199", scratch_netns)) == 1199
 
 
-def test_through_ansible_check_apply_check_apply(tmp_path, scratch_netns, kernel_feature):
-    """The integration order: check, apply, check again (not changed), apply again (not changed)."""
-    kernel_feature("xfrm_interface")
-    args = dict(name="rv-21", if_id=21, netns=scratch_netns, addresses=["2001:db8:ff::/127"])
-    results = run_steps(tmp_path, "xfrm_interface", args, checks=[True, False, True, False])
-    assert [result.get("failed", False) for result in results] == [False] * 4, results
-    assert [result["changed"] for result in results] == [True, True, False, False], results
-    assert results[0]["interface"] == results[1]["interface"], "check mode promised what the run did"
-    assert if_id_of(link_of("rv-21", scratch_netns)) == 21
+# Through ansible-playbook on a real kernel, xfrm_interface runs in the lab's
+# Molecule scenario (the tunnels role's list form: converge, then idempotence
+# with changed=0); check mode on a real kernel is tested above through the
+# module's own entry point, and through Ansible natively
+# (test_through_ansible_check_mode_and_diff).  A playbook of its own here
+# cost 4 minutes of the kernel tier under TCG.  vti_tunnel, not in the lab
+# yet, keeps its run through ansible-playbook (test_vti_tunnel.py).

@@ -28,7 +28,7 @@ AEAD_KEY_4 = b"RVKEY-gcm4-01234" + b"sal4"  # AES-128 + salt, for the IPv4 SA
 def ansible(tmp_path, command, *argv, **env):
     """Run an ansible command as a user would (ansible_env gives it its own ansible)."""
     return subprocess.run([ansible_bin(command)] + list(argv), capture_output=True, text=True,
-                          env=ansible_env(tmp_path, **env),
+                          env=ansible_env(tmp_path, strategy="linear", **env),
                           check=False, timeout=900)
 
 
