@@ -166,11 +166,11 @@ def run_playbook(work, name, strategy, expect_changed=None):
     return {"playbook_s": round(wall, 2), "task_s": tasks[0]["seconds"] if tasks else None}
 
 
-def plan_steps(count, linear_single_count):
+def plan_steps(count, linear_single_count, strategies=STRATEGIES):
     """(strategy, form, playbook, step, interface count, expected changed) in the order they run."""
     steps = [(strategy, "baseline", name, name.replace("_", " "), None, None)
-             for strategy in STRATEGIES for name in BASELINES]
-    for strategy in STRATEGIES:
+             for strategy in strategies for name in BASELINES]
+    for strategy in strategies:
         for form in FORMS:
             n = linear_single_count if (strategy, form) == ("linear", "single") else count
             for step, changed in (("create", True), ("re-check", False)):
@@ -195,9 +195,15 @@ def main(argv=None):
                         help="interfaces of the single form under Ansible's linear strategy: each call starts "
                              "a Python, about 40 s under TCG, so 200 would take hours; the figure per "
                              "interface is what the comparison uses")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help="comma-separated, of %s" % ", ".join(STRATEGIES))
     parser.add_argument("--out", required=True, help="where xfrm_interface.json and .md go (writable)")
     parser.add_argument("--keep", action="store_true", help="keep the namespaces and their interfaces")
     args = parser.parse_args(argv)
+    strategies = [name for name in args.strategies.split(",") if name]
+    unknown = sorted(set(strategies) - set(STRATEGIES))
+    if unknown:
+        parser.error("unknown strategies %s (%s)" % (", ".join(unknown), ", ".join(STRATEGIES)))
 
     with open("/sys/devices/system/clocksource/clocksource0/available_clocksource") as sources:
         accel = "KVM" if "kvm-clock" in sources.read() else "TCG (emulated CPU)"
@@ -207,7 +213,7 @@ def main(argv=None):
     except Exception:  # pylint: disable=broad-except
         pyroute2_version = None
     env = results.environment(accel=accel, pyroute2=pyroute2_version, interfaces=args.count,
-                              linear_single_interfaces=args.linear_single_count)
+                              linear_single_interfaces=args.linear_single_count, strategies=args.strategies)
 
     # In the results folder: the host can follow the playbooks' logs while the VM runs.
     work = tempfile.mkdtemp(prefix="xfrm-bench-", dir=args.out)
@@ -216,7 +222,7 @@ def main(argv=None):
     for name, text in BASELINES.items():
         with open(os.path.join(work, name + ".yml"), "w") as handle:
             handle.write(text.lstrip())
-    steps = plan_steps(args.count, args.linear_single_count)
+    steps = plan_steps(args.count, args.linear_single_count, strategies)
     expected = {}
     block_size = max(args.count, args.linear_single_count)
     for strategy, form, playbook, _step, count, _changed in steps:
@@ -254,7 +260,7 @@ def main(argv=None):
         print("xfrm_bench: %s" % error, file=sys.stderr)
     finally:
         if not args.keep:
-            for strategy in STRATEGIES:
+            for strategy in strategies:
                 for form in FORMS:
                     subprocess.run(["ip", "netns", "del", netns_of(strategy, form)], capture_output=True,
                                    check=False)
