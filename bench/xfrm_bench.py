@@ -109,14 +109,16 @@ FORM_PLAYBOOKS = {
 
 
 def strategy_env(strategy):
-    """Ansible's own strategy, or Mitogen's (one Python per host for the whole run, as the lab uses)."""
+    """Ansible's own strategy, or Mitogen's from where the lab's ansible.cfg takes it.
+
+    scripts/bootstrap links build/ansible_mitogen to the installed Mitogen
+    (lab/lib/common.sh and molecule/default/molecule.yml use the same path).
+    """
     if strategy == "linear":
         return {"ANSIBLE_STRATEGY": "linear"}
-    import importlib.util
-    spec = importlib.util.find_spec("ansible_mitogen")
-    if spec is None:
-        raise BenchError("the %s strategy needs ansible_mitogen (pip install mitogen)" % strategy)
-    plugins = os.path.join(list(spec.submodule_search_locations)[0], "plugins", "strategy")
+    plugins = os.path.join(os.path.dirname(HERE), "build", "ansible_mitogen", "plugins", "strategy")
+    if not os.path.isdir(plugins):
+        raise BenchError("the %s strategy needs %s (run scripts/bootstrap)" % (strategy, plugins))
     return {"ANSIBLE_STRATEGY_PLUGINS": plugins, "ANSIBLE_STRATEGY": strategy}
 
 
@@ -179,7 +181,7 @@ def plan_steps(count, linear_single_count, strategies=STRATEGIES):
 
 
 def per_interface(rows):
-    """ms per interface of each (strategy, form, step) and the single form's cost at the list's count."""
+    """ms per interface of each step that made or checked interfaces; also set on its row."""
     figures = {}
     for row in rows:
         if row.get("count") and row["task_s"] is not None:
@@ -192,9 +194,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--linear-single-count", type=int, default=10,
-                        help="interfaces of the single form under Ansible's linear strategy: each call starts "
-                             "a Python, about 40 s under TCG, so 200 would take hours; the figure per "
-                             "interface is what the comparison uses")
+                        help="interfaces of the single form under Ansible's linear strategy: each call "
+                             "starts a Python and imports pyroute2, about 50 s under TCG, so 200 would take "
+                             "hours; the figure per interface is what the comparison uses")
     parser.add_argument("--strategies", default=",".join(STRATEGIES),
                         help="comma-separated, of %s" % ", ".join(STRATEGIES))
     parser.add_argument("--out", required=True, help="where xfrm_interface.json and .md go (writable)")
