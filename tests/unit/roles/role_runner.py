@@ -1,8 +1,12 @@
 """Run a role or a playbook with ansible-playbook against this machine (connection local)."""
 
+import contextlib
+import fcntl
 import json
+import os
 import re
 import subprocess
+import tempfile
 
 import yaml
 
@@ -42,6 +46,23 @@ class PlaybookRun(object):
         failures = [line for line in self.output.splitlines() if line.startswith(("fatal:", "failed:", "ERROR!"))
                     or "FAILED!" in line]
         return "rc=%d\n%s\n--- output ---\n%s" % (self.rc, "\n".join(failures), self.output[-6000:])
+
+
+@contextlib.contextmanager
+def systemd_unit_dir_held():
+    """Let one test at a time install units in /etc/systemd/system.
+
+    The roles install their template units there under fixed names and each
+    test removes them when it ends; a test on another xdist worker would
+    otherwise lose its unit between two of its runs and see a change.
+    """
+    path = os.path.join(tempfile.gettempdir(), "routevpn-tests-systemd-units.lock")
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def write_inventory(tmp_path, hosts, group="routevpn_gateways", group_vars=None):

@@ -9,6 +9,7 @@ systemd); its script is run by hand to stand in for a boot.
 import os
 import shutil
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -18,7 +19,7 @@ from ..collection_paths import COLLECTION_ROOT
 from ..conftest import delete_netns
 from ..module_runner import addresses_of, link_of
 from .mesh_roles import documented_variables
-from .role_runner import render, run_playbook, write_inventory, write_playbook
+from .role_runner import render, run_playbook, systemd_unit_dir_held, write_inventory, write_playbook
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -30,6 +31,15 @@ def ip(*args):
 def sysctl_in(netns, name):
     return subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-n", name],
                           check=True, capture_output=True, text=True).stdout.strip()
+
+
+def wait_until_veths_are_gone(netns, names, timeout=30.0):
+    """The kernel dismantles a deleted namespace in the background; its veths' peers go with it, later."""
+    deadline = time.monotonic() + timeout
+    while any(link_of(name, netns=netns) is not None for name in names):
+        assert time.monotonic() < deadline, "%s still in %s %.0fs after their peers' namespace was deleted" % (
+            names, netns, timeout)
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -57,16 +67,17 @@ def gateway(tmp_path, scratch_netns_factory):
     playbook = write_playbook(tmp_path, [{"hosts": "routevpn_gateways", "gather_facts": False,
                                           "roles": ["routevpn.mesh.private_netns"]}])
     wants = os.path.join(UNIT_DIR, "multi-user.target.wants", "routevpn-netns@%s.service" % netns)
-    try:
-        yield {"netns": netns, "lans": lans, "inventory": inventory, "playbook": playbook, "tmp": tmp_path,
-               "plug_lans": plug_lans, "wants": wants}
-    finally:
-        delete_netns(netns)
-        for name in lans:
-            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
-        for path in (wants, os.path.join(UNIT_DIR, "routevpn-netns@.service")):
-            if os.path.lexists(path):
-                os.unlink(path)
+    with systemd_unit_dir_held():
+        try:
+            yield {"netns": netns, "lans": lans, "inventory": inventory, "playbook": playbook, "tmp": tmp_path,
+                   "plug_lans": plug_lans, "wants": wants, "router": router, "tag": tag}
+        finally:
+            delete_netns(netns)
+            for name in lans:
+                subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+            for path in (wants, os.path.join(UNIT_DIR, "routevpn-netns@.service")):
+                if os.path.lexists(path):
+                    os.unlink(path)
 
 
 def test_role_check_apply_idempotent_and_rebuilt_at_boot(gateway):
@@ -99,6 +110,7 @@ def test_role_check_apply_idempotent_and_rebuilt_at_boot(gateway):
 
     # A reboot: the namespace and its veths are gone, the LAN devices come back in the public namespace.
     delete_netns(netns)
+    wait_until_veths_are_gone(gateway["router"], ["rvr%s%d" % (gateway["tag"], n) for n in range(len(lans))])
     gateway["plug_lans"]()
     boot = subprocess.run([str(tmp / "libexec" / "routevpn-netns"), "up", netns, str(tmp / "etc" / (netns + ".conf"))],
                           capture_output=True, text=True, check=False)

@@ -23,7 +23,7 @@ from ..conftest import kernel_supports
 from ..module_runner import addresses_of, if_id_of, link_of, run_module
 from ..plugins.module_utils.mesh_inventory import inventory
 from .mesh_roles import documented_variables
-from .role_runner import render, run_playbook, write_inventory, write_playbook
+from .role_runner import render, run_playbook, systemd_unit_dir_held, write_inventory, write_playbook
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -63,15 +63,16 @@ def gateway(tmp_path, scratch_netns):
         return run_playbook(tmp_path, inventory_path, playbook, check=check, extra=["-v"])
 
     made["run"] = run
-    try:
-        yield made
-    finally:
-        for name in ("rv-21", "rv-22", "rv-31"):
-            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
-        wants = os.path.join(UNIT_DIR, "multi-user.target.wants", "routevpn-tunnels@%s.service" % scratch_netns)
-        for path in (wants, os.path.join(UNIT_DIR, "routevpn-tunnels@.service")):
-            if os.path.lexists(path):
-                os.unlink(path)
+    with systemd_unit_dir_held():
+        try:
+            yield made
+        finally:
+            for name in ("rv-21", "rv-22", "rv-31"):
+                subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+            wants = os.path.join(UNIT_DIR, "multi-user.target.wants", "routevpn-tunnels@%s.service" % scratch_netns)
+            for path in (wants, os.path.join(UNIT_DIR, "routevpn-tunnels@.service")):
+                if os.path.lexists(path):
+                    os.unlink(path)
 
 
 def test_check_mode_reports_every_planned_interface(gateway):
