@@ -60,6 +60,7 @@ class LibreswanTree(object):
     """One gateway's libreswan: its files under ``base``, its run directory, its ``ipsec``."""
 
     def __init__(self, root, base):
+        self.root = root
         self.base = base
         self.conf_dir = base / "ipsec.d"
         self.conf_file = base / "ipsec.conf"
@@ -76,6 +77,15 @@ class LibreswanTree(object):
         self.ipsec = base / "ipsec"
         self.ipsec.write_text(WRAPPER.format(**values))
         self.ipsec.chmod(0o755)
+
+    def tools_env(self):
+        """Environment in which NSS's certutil and pk12util are the extracted ones (libnss3-tools)."""
+        return {"PATH": "%s/usr/bin:%s" % (self.root, os.environ.get("PATH", "/usr/bin:/bin")),
+                "LD_LIBRARY_PATH": "%s/usr/lib/x86_64-linux-gnu" % self.root}
+
+    def certutil(self, *args, check=True):
+        return subprocess.run(["certutil", "-d", "sql:%s" % self.nss_dir] + list(args), capture_output=True,
+                              text=True, check=check, env=dict(os.environ, **self.tools_env()))
 
     def run(self, *args, netns=None, check=True):
         command = [str(self.ipsec)] + list(args)

@@ -52,18 +52,21 @@ def write_inventory(tmp_path, hostvars, host_vars=None, name="inventory.yml"):
 
 
 def write_role_playbook(tmp_path, role):
+    """``role``: one role, or a list applied in order (routevpn.mesh.pki before an IKE daemon's role)."""
+    roles = [role] if isinstance(role, str) else list(role)
     plays = [
         {"name": "Plan on the controller, as playbooks/mesh.yml does", "hosts": "localhost", "gather_facts": False,
          "tasks": [{"ansible.builtin.set_fact": {
              "routevpn_mesh_plan": "{{ hostvars | routevpn.mesh.mesh_plan(groups['routevpn_gateways']) }}"}}]},
-        {"name": "Apply " + role, "hosts": "routevpn_gateways", "gather_facts": False, "roles": [role]},
+        {"name": "Apply " + ", ".join(roles), "hosts": "routevpn_gateways", "gather_facts": False, "roles": roles},
     ]
-    path = tmp_path / ("play-%s.yml" % role.rsplit(".", 1)[-1])
+    path = tmp_path / ("play-%s.yml" % "-".join(name.rsplit(".", 1)[-1] for name in roles))
     path.write_text(yaml.safe_dump(plays, sort_keys=False))
     return path
 
 
-def run_role(tmp_path, inventory_path, playbook, host, netns=None, check=False, extra_vars=None, timeout=600):
+def run_role(tmp_path, inventory_path, playbook, host, netns=None, check=False, extra_vars=None, timeout=600,
+             env=None):
     command = [ansible_bin("ansible-playbook"), "-i", str(inventory_path), str(playbook), "--diff", "-v",
                "--limit", "localhost,%s" % host]
     if check:
@@ -72,8 +75,8 @@ def run_role(tmp_path, inventory_path, playbook, host, netns=None, check=False, 
         command.extend(["-e", yaml.safe_dump(extra_vars, default_flow_style=True).strip()])
     if netns:
         command = ["ip", "netns", "exec", netns] + command
-    proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(tmp_path), timeout=timeout,
-                          check=False)
+    proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(tmp_path, **(env or {})),
+                          timeout=timeout, check=False)
     return PlaybookRun(proc)
 
 

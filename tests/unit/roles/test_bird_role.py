@@ -225,10 +225,11 @@ def test_sites_exchange_only_their_private_routes_with_ecmp(tmp_path, gateways):
     # What site2 announces back: only site2's prefixes (no transit of site1's).
     assert exported_by(v21, "rv-11-v6") == ["2001:db8:a2::/64"]
 
-    # ECMP: site2's prefixes reach v1-1's kernel with a next hop over each tunnel.
-    wait_until(lambda: kernel_routes(v11, "6").get("2001:db8:a2::/64") == ["rv-21", "rv-22"], 30,
-               message="2001:db8:a2::/64 over rv-21 and rv-22 in v1-1's kernel")
-    assert kernel_routes(v11, "4").get("10.2.0.0/16") == ["rv-21", "rv-22"]
+    # ECMP: site2's prefixes reach v1-1's kernel with a next hop over each tunnel.  Each family's
+    # routes come over its own sessions, which may settle seconds apart.
+    for family, prefix in (("6", "2001:db8:a2::/64"), ("4", "10.2.0.0/16")):
+        wait_until(lambda family=family, prefix=prefix: kernel_routes(v11, family).get(prefix) == ["rv-21", "rv-22"],
+                   30, message="%s over rv-21 and rv-22 in v1-1's kernel" % prefix)
     # Learned routes go to the kernel; the blackhole anchors do not.
     assert "10.1.0.0/16" not in kernel_routes(v11, "4")
     transfer = ipaddress.ip_network(hostvars["v1-1"]["routevpn_transfer_prefix_v6"])
@@ -312,9 +313,9 @@ def test_site_routers_over_ospf_and_sibling_gateways(tmp_path, gateways, scratch
         assert applied.rc == 0, applied
 
         # Site1's networks, learned from R1, reach site2 over both gateways.
-        wait_until(lambda: kernel_routes(v21, "6").get("2001:db8:a1::/64") == ["rv-11", "rv-12"], 90,
-                   message="2001:db8:a1::/64 over rv-11 and rv-12 in v2-1's kernel")
-        assert kernel_routes(v21, "4").get("10.1.5.0/24") == ["rv-11", "rv-12"]
+        for family, prefix in (("6", "2001:db8:a1::/64"), ("4", "10.1.5.0/24")):
+            wait_until(lambda family=family, prefix=prefix: kernel_routes(v21, family).get(prefix) == ["rv-11", "rv-12"],
+                       90, message="%s over rv-11 and rv-12 in v2-1's kernel" % prefix)
         assert exported_by(site1[0], "rv-21-v4") == ["10.1.0.0/24", "10.1.5.0/24"]
         assert exported_by(site1[0], "rv-21-v6") == ["2001:db8:a1::/64"]
 

@@ -27,12 +27,13 @@ from .mesh_roles import documented_variables, lab_hostvars, run, run_role, write
 from .role_runner import render
 
 ROLE = "routevpn.mesh.libreswan"
+PKI = "routevpn.mesh.pki"
 ROLE_DIR = COLLECTION_ROOT / "roles" / "libreswan"
 
 
-def libreswan_hostvars(tunnel_types, drop=()):
+def libreswan_hostvars(tunnel_types, drop=(), **common):
     """The reference lab with the gateways of ``tunnel_types`` ({host: xfrm|vti}) on libreswan."""
-    hostvars = lab_hostvars(drop=drop)
+    hostvars = lab_hostvars(drop=drop, **common)
     for host, tunnel_type in tunnel_types.items():
         hostvars[host].update(routevpn_ike_daemon="libreswan", routevpn_tunnel_type=tunnel_type)
     return hostvars
@@ -168,13 +169,15 @@ def gateway(tmp_path, scratch_netns_factory, libreswan_tree_factory):
         "routevpn_libreswan_conf_dir": str(tree.conf_dir),
         "routevpn_libreswan_run_dir": str(tree.run_dir),
         "routevpn_libreswan_log_file": str(tree.base / "pluto.log"),
+        "routevpn_libreswan_nss_dir": str(tree.nss_dir),
+        "routevpn_libexec_dir": str(tmp_path / "libexec"),
     }
 
-    def apply(mesh_hostvars=None, check=False, extra_vars=None, host_variables=None):
+    def apply(mesh_hostvars=None, check=False, extra_vars=None, host_variables=None, roles=ROLE):
         inventory = write_inventory(tmp_path, mesh_hostvars or hostvars,
                                     {"v3-1": dict(variables, **(host_variables or {}))})
-        return run_role(tmp_path, inventory, write_role_playbook(tmp_path, ROLE), "v3-1", netns=netns, check=check,
-                        extra_vars=extra_vars)
+        return run_role(tmp_path, inventory, write_role_playbook(tmp_path, roles), "v3-1", netns=netns, check=check,
+                        extra_vars=extra_vars, env=tree.tools_env())
 
     return dict(hostvars=hostvars, netns=netns, tree=tree, apply=apply, ends=plan_of(hostvars)["hosts"]["v3-1"])
 
@@ -293,6 +296,73 @@ def test_a_conn_pluto_refuses_puts_the_previous_files_and_conns_back(gateway):
     assert not [path.name for path in tree.conf_dir.iterdir() if path.name.endswith("~")]
 
     assert gateway["apply"]().changed("v3-1") == 0
+
+
+def nss_entries(tree):
+    """{nickname: trust flags} of the NSS database, and the nicknames of its private keys."""
+    listed = tree.certutil("-L").stdout.splitlines()
+    certificates = dict(re.match(r"^(\S+)\s+(\S+)\s*$", line).groups() for line in listed
+                        if re.match(r"^\S+\s+\S*,\S*,\S*\s*$", line))
+    keys = re.findall(r"^<\s*\d+>\s+\S+\s+[0-9a-f]+\s+(\S+)$", tree.certutil("-K", check=False).stdout, re.M)
+    return certificates, keys
+
+
+def nss_pem(tree, nickname):
+    return "".join(tree.certutil("-L", "-n", nickname, "-a").stdout.split("-----")[2].split())
+
+
+def pem_of(path):
+    return "".join(path.read_text().split("-----")[2].split())
+
+
+def test_pubkey_puts_the_certificates_into_nss_and_every_conn_signs_with_them(tmp_path, gateway):
+    tree, ends, pki = gateway["tree"], gateway["ends"], tmp_path / "pki"
+    pubkey = dict(mesh_hostvars=libreswan_hostvars({"v3-1": "vti"}, routevpn_auth="pubkey"), roles=[PKI, ROLE],
+                  host_variables={"routevpn_pki_own_ca": True, "routevpn_pki_dir": str(pki)})
+
+    checked = gateway["apply"](check=True, **pubkey)
+    assert checked.rc == 0 and checked.changed("v3-1") > 0, checked
+    assert "v3-1: would put the certificate, its key and the CA certificate into %s" % tree.nss_dir in checked.output
+    assert not pki.exists() and role_files(tree) == [] and tree.pluto_pid() is None
+
+    applied = gateway["apply"](**pubkey)
+    assert applied.rc == 0 and applied.changed("v3-1") > 0, applied
+    kept = tree.conf_dir / "routevpn-pki"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o700
+    assert stat.S_IMODE((kept / "routevpn.key").stat().st_mode) == 0o600
+    assert (kept / "routevpn.key").read_bytes() == (pki / "gateways" / "v3-1.key").read_bytes()
+    assert nss_entries(tree) == ({"routevpn": "u,u,u", "routevpn-ca": "CT,,"}, ["routevpn"])
+    assert nss_pem(tree, "routevpn") == pem_of(pki / "gateways" / "v3-1.crt")
+    assert nss_pem(tree, "routevpn-ca") == pem_of(pki / "ca.crt")
+    for end in ends:
+        assert "PSK" not in (tree.conf_dir / ("routevpn-%s.secrets" % end["connection"])).read_text()
+
+    # pluto found the certificate and its key in NSS for every conn it loaded.
+    conns = loaded_conns(gateway)
+    assert sorted(conns) == sorted("%s-v%d" % (end["connection"], v) for end in ends for v in (4, 6)), conns
+    status = tree.whack("--status", netns=gateway["netns"]).stdout
+    for name in conns:
+        assert re.search(r'^(?:000 )?"%s":.*\bmycert=routevpn\b' % re.escape(name), status, re.M), status
+        # The own CA's keys are ECDSA: pluto signs with ECDSA and wants the peer's signature in it.
+        assert re.search(r'^(?:000 )?"%s":\s+our auth:ecdsa, their auth:ecdsa,' % re.escape(name), status, re.M), status
+    pid = tree.pluto_pid()
+
+    again = gateway["apply"](**pubkey)
+    assert again.rc == 0 and again.changed("v3-1") == 0, again
+    checked_again = gateway["apply"](check=True, **pubkey)
+    assert checked_again.rc == 0 and checked_again.changed("v3-1") == 0, checked_again
+
+    # A new certificate (the old one removed, as on expiry): NSS holds only the new one, every conn is re-added.
+    (pki / "gateways" / "v3-1.crt").unlink()
+    renewed = gateway["apply"](**pubkey)
+    assert renewed.rc == 0 and renewed.changed("v3-1") > 0, renewed
+    assert nss_entries(tree) == ({"routevpn": "u,u,u", "routevpn-ca": "CT,,"}, ["routevpn"])
+    assert nss_pem(tree, "routevpn") == pem_of(pki / "gateways" / "v3-1.crt")
+    assert sorted(loaded_conns(gateway)) == sorted(conns) and tree.pluto_pid() == pid
+    for output in (checked.output, applied.output, again.output, checked_again.output, renewed.output):
+        for line in (pki / "gateways" / "v3-1.key").read_text().splitlines():
+            if line and not line.startswith("-"):
+                assert line not in output
 
 
 @pytest.mark.parametrize("variable, value, expected", [
