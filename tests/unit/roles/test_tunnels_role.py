@@ -94,7 +94,7 @@ def test_check_mode_before_the_namespace_exists_skips_the_tunnels(gateway):
     assert "create xfrm" not in checked.output
 
 
-def test_vti_ends_get_their_endpoints_and_the_family_of_their_endpoints(gateway):
+def test_vti_ends_get_their_endpoints_and_both_transfer_addresses(gateway):
     mesh = mesh_plan({1: 1, 2: 1}, **{"v1-1": {"routevpn_tunnel_type": "vti"}})
     checked = gateway["run"](mesh, check=True)
     assert checked.rc == 0, checked
@@ -102,8 +102,9 @@ def test_vti_ends_get_their_endpoints_and_the_family_of_their_endpoints(gateway)
     (result,) = checked.task_results("VTI devices")
     assert "rv-21: create vti6 in netns %s" % gateway["netns"] in result["changes"]
     (device,) = result["interfaces"]
-    assert (device["local"], device["remote"], device["ikey"], device["okey"], device["addresses"]) == (
-        end["local_ike_address"], end["remote_ike_address"], end["mark"], end["mark"], [end["address_v6"]])
+    assert (device["local"], device["remote"], device["ikey"], device["okey"], sorted(device["addresses"])) == (
+        end["local_ike_address"], end["remote_ike_address"], end["mark"], end["mark"],
+        sorted([end["address_v6"], end["address_v4"]]))
 
 
 @pytest.mark.skipif(kernel_supports("xfrm_interface"), reason="this kernel has XFRM interfaces")

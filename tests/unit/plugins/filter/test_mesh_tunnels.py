@@ -29,23 +29,23 @@ def test_xfrm_ends_become_xfrm_interface_items():
     ]
 
 
-def test_vti_ends_carry_their_endpoints_key_and_only_their_family():
+def test_vti_ends_carry_their_endpoints_key_and_both_families():
     ends = ends_of("v1-1", {1: 1, 2: 1}, **{"v1-1": {"routevpn_tunnel_type": "vti"}})
     (item,) = mesh_tunnels(ends, netns="private")["vti"]
     end = ends[0]
     assert item == {"name": "rv-21", "netns": "private", "mtu": 1500, "mode": "vti6",
                     "local": end["local_ike_address"], "remote": end["remote_ike_address"], "key": end["mark"],
-                    "addresses": [end["address_v6"]]}
+                    "addresses": [end["address_v6"], end["address_v4"]]}
 
 
-def test_ipv4_vti_without_an_ipv4_transfer_pool_is_refused():
+def test_ipv4_endpoints_make_a_vti_device_with_the_links_transfer_addresses():
     hostvars = inventory({1: 1, 2: 1}, routevpn_transfer_prefix_v4=None)
     for name, address in (("v1-1", "192.0.2.1"), ("v2-1", "192.0.2.2")):
         hostvars[name].update(routevpn_tunnel_type="vti", routevpn_public_address=address)
-    ends = plan(hostvars, sorted(hostvars))["hosts"]["v1-1"]
-    with pytest.raises(AnsibleFilterError, match=r"rv-21 \(link 11-21\): a vti device carries only IPv4 but the "
-                                                 r"link has no IPv4 transfer address; set routevpn_transfer_prefix_v4"):
-        mesh_tunnels(ends)
+    end = plan(hostvars, sorted(hostvars))["hosts"]["v1-1"][0]
+    (item,) = mesh_tunnels([end])["vti"]
+    assert (item["mode"], item["local"], item["remote"]) == ("vti", "192.0.2.1", "192.0.2.2")
+    assert item["addresses"] == [end["address_v6"]], "no IPv4 transfer pool: the IPv6 address only"
 
 
 def test_libreswan_owned_xfrm_ends_are_skipped_but_named():

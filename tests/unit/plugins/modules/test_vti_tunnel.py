@@ -184,3 +184,65 @@ def test_through_ansible_check_apply_check_apply(tmp_path, scratch_netns, kernel
     assert [result["changed"] for result in results] == [True, True, False, False], results
     assert results[0]["interface"] == results[1]["interface"], "check mode promised what the run did"
     assert sysctl(scratch_netns, "net.ipv4.conf.rv-21.disable_policy") == "1"
+
+
+# -- what the kernel does with a VTI device (the tunnels role relies on it) -----------
+
+OUTER = {
+    "vti": ("192.0.2.1", "192.0.2.2", "24"),
+    "vti6": ("2001:db8:1::1", "2001:db8:1::2", "64"),
+}
+
+
+def ip_in(netns, *args):
+    return subprocess.run(["ip", "-n", netns] + list(args), check=True, capture_output=True, text=True).stdout
+
+
+def esp_packets(netns, src, dst, spi):
+    """Packets the kernel counted on one ESP SA (`ip -s xfrm state`)."""
+    output = ip_in(netns, "-s", "xfrm", "state", "get", "src", src, "dst", dst, "proto", "esp", "spi", spi,
+                   "mark", "7")
+    return int(output.split("lifetime current:", 1)[1].split("(bytes), ", 1)[1].split("(packets)", 1)[0])
+
+
+@pytest.mark.parametrize("mode", ["vti", "vti6"])
+def test_one_vti_device_carries_both_inner_families(scratch_netns_factory, kernel_feature, mode):
+    """IPv4 and IPv6 through one VTI device, over ESP SAs in tunnel mode without an inner family.
+
+    The SAs are made by hand, as an IKE daemon with 0.0.0.0/0 and ::/0
+    selectors makes them (XFRM_STATE_AF_UNSPEC: strongSwan sets it when a
+    CHILD_SA's selectors mix families), and bound to the device by its key.
+    """
+    kernel_feature(mode)
+    kernel_feature("esp")
+    ends = [scratch_netns_factory("rvvti"), scratch_netns_factory("rvvti")]
+    outer_a, outer_b, outer_len = OUTER[mode]
+    ip_in(ends[0], "link", "add", "pub0", "type", "veth", "peer", "name", "pub0", "netns", ends[1])
+    inner = (("169.254.0.0/31", "2001:db8:ff::/127"), ("169.254.0.1/31", "2001:db8:ff::1/127"))
+    key = "0x" + "3a" * 20
+    for index, netns in enumerate(ends):
+        local, remote = (outer_a, outer_b) if index == 0 else (outer_b, outer_a)
+        ip_in(netns, "addr", "add", "%s/%s" % (local, outer_len), "dev", "pub0", "nodad")
+        ip_in(netns, "link", "set", "pub0", "up")
+        ip_in(netns, "link", "add", "vt0", "type", mode, "local", local, "remote", remote, "key", "7")
+        subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv4.conf.vt0.disable_policy=1"],
+                       check=True)
+        ip_in(netns, "link", "set", "vt0", "mtu", "1400", "up")
+        for address in inner[index]:
+            ip_in(netns, "addr", "add", address, "dev", "vt0", "nodad")
+        for src, dst, spi in ((local, remote, "0x%d00" % (index + 1)), (remote, local, "0x%d00" % (2 - index))):
+            ip_in(netns, "xfrm", "state", "add", "src", src, "dst", dst, "proto", "esp", "spi", spi, "mode", "tunnel",
+                  "mark", "7", "flag", "af-unspec", "aead", "rfc4106(gcm(aes))", key, "128")
+        for everything in ("0.0.0.0/0", "::/0"):
+            for direction, src, dst in (("out", local, remote), ("in", remote, local)):
+                ip_in(netns, "xfrm", "policy", "add", "dir", direction, "src", everything, "dst", everything,
+                      "mark", "7", "tmpl", "src", src, "dst", dst, "proto", "esp", "mode", "tunnel")
+
+    for target in ("169.254.0.1", "2001:db8:ff::1"):
+        ping = subprocess.run(["ip", "netns", "exec", ends[0], "ping", "-c", "3", "-i", "0.2", "-W", "2", target],
+                              capture_output=True, text=True, check=False)
+        assert ping.returncode == 0, "%s over %s: %s%s" % (target, mode, ping.stdout, ping.stderr)
+    # The six echo requests left through the device's SA and the replies came back on the peer's (the kernel
+    # may add its own IPv6 multicast: at least six).
+    assert esp_packets(ends[0], outer_a, outer_b, "0x100") >= 6
+    assert esp_packets(ends[0], outer_b, outer_a, "0x200") >= 6
