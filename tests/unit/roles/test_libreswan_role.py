@@ -127,6 +127,23 @@ def test_every_rendered_conn_file_passes_libreswans_parser(tmp_path, libreswan_t
     assert checked == 12
 
 
+@pytest.mark.parametrize("signature", ["ecdsa", "rsasig"])
+def test_pubkey_conns_pass_the_parser_and_take_the_certificate_from_nss(tmp_path, libreswan_tree_factory, signature):
+    tree = libreswan_tree_factory("pubkey")
+    mesh = plan_of(libreswan_hostvars({"v2-1": "vti"}, routevpn_auth="pubkey"))
+    end = mesh["hosts"]["v2-1"][0]
+    variables = dict(role_variables(mesh, "v2-1"), end=end, __routevpn_libreswan_signature=signature)
+    text = render(ROLE_DIR / "templates" / "connection.conf.j2", variables)
+    path = tmp_path / "pubkey.conf"
+    path.write_text(text)
+    assert checkconfig(tree, path) == (0, ""), text
+    for conn in conns_of(text).values():
+        assert (conn["leftcert"], conn["leftsendcert"], conn["rightca"]) == ("routevpn", "always", "%same")
+        assert conn["leftauth"] == conn["rightauth"] == signature and "authby" not in conn
+        assert (conn["leftid"], conn["rightid"]) == ("@" + end["local_id"], "@" + end["remote_id"])
+    assert "PSK" not in render(ROLE_DIR / "templates" / "secrets.j2", variables)
+
+
 @pytest.mark.parametrize("breakage", [
     ("\tleftsubnet={{ everything }}", "\tleftsubnet={{ everything }} 10.0.0.0/8"),   # two values: syntax error
     ("\tikev2=insist", "\tikev2=insist\n\tikev2=insist"),                            # duplicate key: exit 0, message
