@@ -382,6 +382,31 @@ def test_pubkey_puts_the_certificates_into_nss_and_every_conn_signs_with_them(tm
                 assert line not in output
 
 
+def test_a_certificate_libreswan_cannot_sign_with_stops_the_role_before_any_change(tmp_path, gateway):
+    given = tmp_path / "ed25519"
+    given.mkdir()
+
+    def openssl(*args):
+        run("openssl", *args)
+
+    openssl("req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout", str(given / "ca.key"), "-out",
+            str(given / "ca.crt"), "-subj", "/CN=ed25519 CA", "-days", "2")
+    openssl("req", "-newkey", "ed25519", "-nodes", "-keyout", str(given / "v3-1.key"), "-out", str(given / "v3-1.csr"),
+            "-subj", "/CN=v3-1", "-addext", "subjectAltName=DNS:v3-1")
+    openssl("x509", "-req", "-in", str(given / "v3-1.csr"), "-CA", str(given / "ca.crt"), "-CAkey",
+            str(given / "ca.key"), "-CAcreateserial", "-out", str(given / "v3-1.crt"), "-days", "2", "-copy_extensions",
+            "copy")
+    files = {"routevpn_pki_certificate": str(given / "v3-1.crt"), "routevpn_pki_private_key": str(given / "v3-1.key"),
+             "routevpn_pki_ca_certificate": str(given / "ca.crt")}
+    refused = gateway["apply"](mesh_hostvars=libreswan_hostvars({"v3-1": "vti"}, routevpn_auth="pubkey"),
+                               host_variables=files)
+    assert refused.rc != 0
+    assert ("v3-1: routevpn_pki_certificate (%s) is for a key of type Ed25519; libreswan 4 signs with RSA (rsasig) "
+            "or ECDSA (ecdsa) keys only" % files["routevpn_pki_certificate"]) in refused.output, refused
+    tree = gateway["tree"]
+    assert role_files(tree) == [] and tree.pluto_pid() is None and not (tree.conf_dir / "routevpn-pki").exists()
+
+
 @pytest.mark.parametrize("variable, value, expected", [
     ("routevpn_libreswan_esp", "aes_gcm256 dh20", 'v3-1: routevpn_libreswan_esp "aes_gcm256 dh20" is not a libreswan proposal list'),
     ("routevpn_libreswan_dpd_delay", "10 s", 'v3-1: routevpn_libreswan_dpd_delay "10 s" is not a duration'),
