@@ -9,7 +9,6 @@ systemd); its script is run by hand to stand in for a boot.
 import os
 import shutil
 import subprocess
-import time
 import uuid
 
 import pytest
@@ -18,7 +17,7 @@ import yaml
 from ..collection_paths import COLLECTION_ROOT
 from ..conftest import delete_netns
 from ..module_runner import addresses_of, link_of
-from .mesh_roles import documented_variables
+from .mesh_roles import documented_variables, wait_until
 from .role_runner import render, run_playbook, systemd_unit_dir_held, write_inventory, write_playbook
 
 UNIT_DIR = "/etc/systemd/system"
@@ -31,15 +30,6 @@ def ip(*args):
 def sysctl_in(netns, name):
     return subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-n", name],
                           check=True, capture_output=True, text=True).stdout.strip()
-
-
-def wait_until_veths_are_gone(netns, names, timeout=30.0):
-    """The kernel dismantles a deleted namespace in the background; its veths' peers go with it, later."""
-    deadline = time.monotonic() + timeout
-    while any(link_of(name, netns=netns) is not None for name in names):
-        assert time.monotonic() < deadline, "%s still in %s %.0fs after their peers' namespace was deleted" % (
-            names, netns, timeout)
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -110,7 +100,10 @@ def test_role_check_apply_idempotent_and_rebuilt_at_boot(gateway):
 
     # A reboot: the namespace and its veths are gone, the LAN devices come back in the public namespace.
     delete_netns(netns)
-    wait_until_veths_are_gone(gateway["router"], ["rvr%s%d" % (gateway["tag"], n) for n in range(len(lans))])
+    # The kernel dismantles a deleted namespace in the background; its veths' peers go with it, later.
+    peers = ["rvr%s%d" % (gateway["tag"], n) for n in range(len(lans))]
+    wait_until(lambda: all(link_of(name, netns=gateway["router"]) is None for name in peers), 30,
+               message="%s gone from %s" % (peers, gateway["router"]))
     gateway["plug_lans"]()
     boot = subprocess.run([str(tmp / "libexec" / "routevpn-netns"), "up", netns, str(tmp / "etc" / (netns + ".conf"))],
                           capture_output=True, text=True, check=False)
