@@ -155,6 +155,11 @@ def run_steps(tmp_path, module, args, checks, python=None):
                              % (proc.returncode, proc.stdout, proc.stderr))
 
 
+def ip_in(netns, *args):
+    """Run `ip -n NETNS ARGS` (failing the test when it fails); its output."""
+    return subprocess.run(["ip", "-n", netns] + list(args), check=True, capture_output=True, text=True).stdout
+
+
 def ip_json(*args, netns=None):
     """`ip -j -d` output, the independent witness of what the module did."""
     command = ["ip", "-j", "-d"] + (["-n", netns] if netns else []) + list(args)

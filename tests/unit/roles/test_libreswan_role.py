@@ -386,16 +386,13 @@ def test_a_certificate_libreswan_cannot_sign_with_stops_the_role_before_any_chan
     given = tmp_path / "ed25519"
     given.mkdir()
 
-    def openssl(*args):
-        run("openssl", *args)
-
-    openssl("req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout", str(given / "ca.key"), "-out",
-            str(given / "ca.crt"), "-subj", "/CN=ed25519 CA", "-days", "2")
-    openssl("req", "-newkey", "ed25519", "-nodes", "-keyout", str(given / "v3-1.key"), "-out", str(given / "v3-1.csr"),
-            "-subj", "/CN=v3-1", "-addext", "subjectAltName=DNS:v3-1")
-    openssl("x509", "-req", "-in", str(given / "v3-1.csr"), "-CA", str(given / "ca.crt"), "-CAkey",
-            str(given / "ca.key"), "-CAcreateserial", "-out", str(given / "v3-1.crt"), "-days", "2", "-copy_extensions",
-            "copy")
+    run("openssl", "req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout", str(given / "ca.key"),
+        "-out", str(given / "ca.crt"), "-subj", "/CN=ed25519 CA", "-days", "2")
+    run("openssl", "req", "-newkey", "ed25519", "-nodes", "-keyout", str(given / "v3-1.key"),
+        "-out", str(given / "v3-1.csr"), "-subj", "/CN=v3-1", "-addext", "subjectAltName=DNS:v3-1")
+    run("openssl", "x509", "-req", "-in", str(given / "v3-1.csr"), "-CA", str(given / "ca.crt"),
+        "-CAkey", str(given / "ca.key"), "-CAcreateserial", "-out", str(given / "v3-1.crt"), "-days", "2",
+        "-copy_extensions", "copy")
     files = {"routevpn_pki_certificate": str(given / "v3-1.crt"), "routevpn_pki_private_key": str(given / "v3-1.key"),
              "routevpn_pki_ca_certificate": str(given / "ca.crt")}
     refused = gateway["apply"](mesh_hostvars=libreswan_hostvars({"v3-1": "vti"}, routevpn_auth="pubkey"),

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from ...module_runner import addresses_of, debian_pyroute2_available, link_of, run_adhoc, run_module, run_steps
+from ...module_runner import (addresses_of, debian_pyroute2_available, ip_in, link_of, run_adhoc, run_module,
+                              run_steps)
 
 PYTHONS = [None] + (["debian"] if debian_pyroute2_available() else [])
 V4 = dict(mode="vti", local="192.0.2.1", remote="192.0.2.2", address="169.254.65.144/31")
@@ -192,10 +193,6 @@ OUTER = {
     "vti": ("192.0.2.1", "192.0.2.2", "24"),
     "vti6": ("2001:db8:1::1", "2001:db8:1::2", "64"),
 }
-
-
-def ip_in(netns, *args):
-    return subprocess.run(["ip", "-n", netns] + list(args), check=True, capture_output=True, text=True).stdout
 
 
 def esp_packets(netns, src, dst, spi):

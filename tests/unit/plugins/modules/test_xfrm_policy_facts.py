@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from ...collection_paths import ansible_bin, ansible_env
-from ...module_runner import DEBIAN_PYTHON, debian_pyroute2_available, run_module
+from ...module_runner import DEBIAN_PYTHON, debian_pyroute2_available, ip_in, run_module
 
 PYTHONS = [None] + (["debian"] if debian_pyroute2_available() else [])
 
@@ -42,10 +42,6 @@ def adhoc(tmp_path, args, python=None, *options):
     return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"], proc
 
 
-def ip(netns, *args):
-    subprocess.run(["ip", "-n", netns] + list(args), check=True, capture_output=True, text=True)
-
-
 def facts(python=None, check=False, **args):
     result = run_module("xfrm_policy_facts", args, check=check, python=python)
     assert not result.get("failed"), result
@@ -55,13 +51,13 @@ def facts(python=None, check=False, **args):
 
 @pytest.fixture
 def policies_netns(scratch_netns):
-    ip(scratch_netns, "xfrm", "policy", "add", "src", "10.1.0.0/16", "dst", "10.2.0.0/16", "dir", "out",
-       "priority", "100", "mark", "0x2a", "mask", "0xff", "if_id", "4296",
-       "tmpl", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp", "reqid", "7", "mode", "tunnel")
-    ip(scratch_netns, "xfrm", "policy", "add", "src", "::/0", "dst", "::/0", "dir", "in", "if_id", "4296",
-       "tmpl", "src", "2001:db8:2::1", "dst", "2001:db8:1::1", "proto", "esp", "reqid", "8", "mode", "tunnel")
-    ip(scratch_netns, "xfrm", "policy", "add", "src", "0.0.0.0/0", "dst", "0.0.0.0/0", "proto", "tcp",
-       "dport", "443", "dir", "fwd", "action", "block", "priority", "5")
+    ip_in(scratch_netns, "xfrm", "policy", "add", "src", "10.1.0.0/16", "dst", "10.2.0.0/16", "dir", "out",
+          "priority", "100", "mark", "0x2a", "mask", "0xff", "if_id", "4296",
+          "tmpl", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp", "reqid", "7", "mode", "tunnel")
+    ip_in(scratch_netns, "xfrm", "policy", "add", "src", "::/0", "dst", "::/0", "dir", "in", "if_id", "4296",
+          "tmpl", "src", "2001:db8:2::1", "dst", "2001:db8:1::1", "proto", "esp", "reqid", "8", "mode", "tunnel")
+    ip_in(scratch_netns, "xfrm", "policy", "add", "src", "0.0.0.0/0", "dst", "0.0.0.0/0", "proto", "tcp",
+          "dport", "443", "dir", "fwd", "action", "block", "priority", "5")
     return scratch_netns
 
 
@@ -187,21 +183,21 @@ def esp_netns(scratch_netns_factory, kernel_feature):
     transport (v4) on a veth towards a second namespace, with the policy that sends pings through it."""
     kernel_feature("esp")
     netns, peer = scratch_netns_factory(), scratch_netns_factory()
-    ip(netns, "xfrm", "state", "add", "src", "2001:db8:1::1", "dst", "2001:db8:2::1", "proto", "esp",
-       "spi", "0xc1a2b3c4", "reqid", "7", "mode", "tunnel", "if_id", "4296",
-       "aead", "rfc4106(gcm(aes))", "0x" + AEAD_KEY.hex(), "128")
-    ip(netns, "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp",
-       "spi", "0x100", "reqid", "9", "mode", "tunnel", "mark", "0x10c8", "mask", "0xffffffff",
-       "auth-trunc", "hmac(sha256)", "0x" + AUTH_KEY.hex(), "128", "enc", "cbc(aes)", "0x" + ENC_KEY.hex())
+    ip_in(netns, "xfrm", "state", "add", "src", "2001:db8:1::1", "dst", "2001:db8:2::1", "proto", "esp",
+          "spi", "0xc1a2b3c4", "reqid", "7", "mode", "tunnel", "if_id", "4296",
+          "aead", "rfc4106(gcm(aes))", "0x" + AEAD_KEY.hex(), "128")
+    ip_in(netns, "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp",
+          "spi", "0x100", "reqid", "9", "mode", "tunnel", "mark", "0x10c8", "mask", "0xffffffff",
+          "auth-trunc", "hmac(sha256)", "0x" + AUTH_KEY.hex(), "128", "enc", "cbc(aes)", "0x" + ENC_KEY.hex())
     subprocess.run(["ip", "link", "add", "rvt-a", "netns", netns, "type", "veth", "peer", "name", "rvt-b",
                     "netns", peer], check=True, capture_output=True)
     for space, device, address in ((netns, "rvt-a", "10.99.0.1/24"), (peer, "rvt-b", "10.99.0.2/24")):
-        ip(space, "addr", "add", address, "dev", device)
-        ip(space, "link", "set", device, "up")
-    ip(netns, "xfrm", "state", "add", "src", "10.99.0.1", "dst", "10.99.0.2", "proto", "esp", "spi", "0x200",
-       "reqid", "11", "mode", "transport", "aead", "rfc4106(gcm(aes))", "0x" + AEAD_KEY_4.hex(), "128")
-    ip(netns, "xfrm", "policy", "add", "src", "10.99.0.1/32", "dst", "10.99.0.2/32", "proto", "icmp", "dir", "out",
-       "tmpl", "src", "10.99.0.1", "dst", "10.99.0.2", "proto", "esp", "reqid", "11", "mode", "transport")
+        ip_in(space, "addr", "add", address, "dev", device)
+        ip_in(space, "link", "set", device, "up")
+    ip_in(netns, "xfrm", "state", "add", "src", "10.99.0.1", "dst", "10.99.0.2", "proto", "esp", "spi", "0x200",
+          "reqid", "11", "mode", "transport", "aead", "rfc4106(gcm(aes))", "0x" + AEAD_KEY_4.hex(), "128")
+    ip_in(netns, "xfrm", "policy", "add", "src", "10.99.0.1/32", "dst", "10.99.0.2/32", "proto", "icmp", "dir", "out",
+          "tmpl", "src", "10.99.0.1", "dst", "10.99.0.2", "proto", "esp", "reqid", "11", "mode", "transport")
     # The peer has no SA: the pings go out encrypted and are dropped there, which is all the counters need.
     subprocess.run(["ip", "netns", "exec", netns, "ping", "-c", "3", "-i", "0.2", "-W", "1", "10.99.0.2"],
                    capture_output=True, check=False)
