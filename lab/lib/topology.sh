@@ -8,10 +8,22 @@
 # Every host also has mgmt0, an IPv4-only management port on the VM's own
 # network (QEMU's user network, 10.0.2.0/24): Ansible's SSH arrives there,
 # through a port that QEMU forwards from 127.0.0.1 on the machine.
+#
+# LAB_PROFILE=mixed (molecule/mixed) is the same lab with one gateway per
+# site, mixing what a fleet mixes: IPv4 on the "internet" (gateway vS-G at
+# 203.0.113.SG/24), private networks in both families (router rS: 10.S.0.1/24
+# and 2001:db8:aS::1/64 on dummy0, the site's LAN 10.S.255.0/24 for OSPFv2
+# beside OSPFv3's link-local addresses), and per gateway another IKE daemon,
+# tunnel type and root filesystem (lab_inventory_choices in lib/common.sh).
 # shellcheck shell=bash disable=SC2034  # the settings are used by the sourcing scripts
 
+LAB_PROFILE=${LAB_PROFILE:-default}
 LAB_SITES=${LAB_SITES:-3}
-LAB_GATEWAYS=${LAB_GATEWAYS:-2}
+if [ "$LAB_PROFILE" = mixed ]; then
+  LAB_GATEWAYS=${LAB_GATEWAYS:-1}
+else
+  LAB_GATEWAYS=${LAB_GATEWAYS:-2}
+fi
 # direct: PID 1 is lab/guest/host-init, which only runs sshd (the roles then
 # start their daemons without systemd); systemd: every host boots its own
 # systemd (PID 1 of its PID namespace).  direct is the default because under
@@ -29,6 +41,7 @@ LAB_VM_OCTET=100
 LAB_VM_MAC=52:54:00:1a:b0:01
 
 lab_check_topology() {
+  [[ $LAB_PROFILE =~ ^(default|mixed)$ ]] || { echo "LAB_PROFILE must be default or mixed, not '$LAB_PROFILE'" >&2; return 2; }
   [[ $LAB_SITES =~ ^[1-9]$ ]] || { echo "LAB_SITES must be 1..9, not '$LAB_SITES'" >&2; return 2; }
   [[ $LAB_GATEWAYS =~ ^[1-9]$ ]] || { echo "LAB_GATEWAYS must be 1..9, not '$LAB_GATEWAYS'" >&2; return 2; }
   [[ $LAB_INIT =~ ^(systemd|direct)$ ]] || { echo "LAB_INIT must be systemd or direct, not '$LAB_INIT'" >&2; return 2; }
@@ -71,6 +84,39 @@ lab_site() {  # host -> site number
 
 lab_mgmt_address() { echo "$LAB_MGMT_NET.$(lab_octet "$1")"; }
 lab_ssh_port() { echo $((LAB_SSH_PORT_BASE + $(lab_octet "$1"))); }
-lab_public_address() { local sg=${1#v}; echo "2001:db8:${sg%-*}::${sg#*-}"; }
+# The gateway's address on the "internet" (its IKE endpoint) and its length.
+lab_public_address() {
+  local sg=${1#v}
+  if [ "$LAB_PROFILE" = mixed ]; then echo "203.0.113.$(lab_octet "$1")"; else echo "2001:db8:${sg%-*}::${sg#*-}"; fi
+}
+lab_public_prefixlen() { if [ "$LAB_PROFILE" = mixed ]; then echo 24; else echo 64; fi; }
 lab_private_prefix() { echo "2001:db8:a$1::/64"; }  # site number
 lab_router_address() { echo "2001:db8:a$1::1"; }    # site number
+# IPv4 of the private side (LAB_PROFILE=mixed only): the router's network,
+# and the site's LAN, where the gateway vS-G is 10.S.255.G and the router .254.
+lab_private_prefix_v4() { echo "10.$1.0.0/24"; }    # site number
+lab_router_address_v4() { echo "10.$1.0.1"; }       # site number
+lab_lan_address_v4() {
+  case $1 in
+    r*) echo "10.$(lab_site "$1").255.254/24" ;;
+    v*) local sg=${1#v}; echo "10.${sg%-*}.255.${sg#*-}/24" ;;
+  esac
+}
+# Per-gateway choices of LAB_PROFILE=mixed, by site: site 1 strongSwan with
+# XFRM interfaces, site 2 libreswan with XFRM interfaces, site 3 strongSwan
+# with VTI devices (all with certificates); the default lab is strongSwan
+# with XFRM interfaces everywhere.
+lab_ike_daemon() {
+  if [ "$LAB_PROFILE" = mixed ] && [[ $1 == v2-* ]]; then echo libreswan; else echo strongswan; fi
+}
+lab_tunnel_type() {
+  if [ "$LAB_PROFILE" = mixed ] && [[ $1 == v3-* ]]; then echo vti; else echo xfrm; fi
+}
+# The root filesystem a host boots on (its overlay's lower layer): this
+# machine's own (Debian 12, with strongSwan), or for a libreswan gateway the
+# Debian 13 root of scripts/build-libreswan-root, LAB_LIBRESWAN_ROOT
+# (Debian's libreswan conflicts with strongSwan, and XFRM interfaces in the
+# private namespace need libreswan 5.2).
+lab_host_root() {
+  if [[ $1 == v* ]] && [ "$(lab_ike_daemon "$1")" = libreswan ]; then echo "$LAB_LIBRESWAN_ROOT"; else echo /; fi
+}
