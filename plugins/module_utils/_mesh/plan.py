@@ -364,10 +364,10 @@ def _transfer_pools(settings, problems):
     return pools
 
 
-def _interface_name(gw, peer, if_id):
-    if gw.ike_daemon == "libreswan" and gw.tunnel_type == "xfrm":
-        # libreswan's ipsec-interface=N creates and owns the device ipsecN.
-        return "ipsec%d" % if_id
+def _interface_name(gw, peer):
+    # Every end's device is the collection's (role tunnels), whatever the IKE
+    # daemon: libreswan 5.2's ipsec-interface-managed=no leaves the XFRM
+    # interface to it, as strongSwan does.
     return "%s%d" % (gw.interface_prefix, peer.gateway_id)
 
 
@@ -378,7 +378,7 @@ def _end(gw, peer, link, sites, family, pools_addresses):
         "peer": peer.name,
         "site": gw.site,
         "peer_site": peer.site,
-        "interface": _interface_name(gw, peer, link["if_id"]),
+        "interface": _interface_name(gw, peer),
         "connection": "%s%d" % (gw.interface_prefix, peer.gateway_id),
         "tunnel_type": gw.tunnel_type,
         "ike_daemon": gw.ike_daemon,
@@ -593,7 +593,7 @@ def _check_links(links, problems):
                              % (link["if_id"], link["name"], peer.name))
             if gw.interface_prefix is None:
                 continue
-            ifname = _interface_name(gw, peer, link["if_id"])
+            ifname = _interface_name(gw, peer)
             if len(ifname) > IFNAMSIZ:
                 problems.add(gw.name, "routevpn_interface_prefix: interface %s (link %s) is longer than %d "
                              "characters" % (ifname, link["name"], IFNAMSIZ))

@@ -22,31 +22,21 @@ def _family(address):
     return ipaddress.ip_address(address).version
 
 
-def owned_by_ike_daemon(end):
-    """libreswan's ``ipsec-interface=N`` creates and owns the XFRM device ``ipsecN`` itself."""
-    return end.get("ike_daemon") == "libreswan" and end.get("tunnel_type") == "xfrm"
-
-
 def tunnel_config(ends, netns=None, mtu=1500):
     """The ``config`` lists of xfrm_interface and vti_tunnel for ``ends``.
 
-    Returns ``{"xfrm": [...], "vti": [...], "skipped": [...], "interfaces": [...]}``:
-    one item per end this collection creates, the ends left to the IKE
-    daemon, and every planned interface name (for MSS clamping).
+    Returns ``{"xfrm": [...], "vti": [...], "interfaces": [...]}``: one item
+    per end, whatever its IKE daemon (strongSwan and libreswan 5.2 with
+    ``ipsec-interface-managed=no`` both leave the device to the collection),
+    and every planned interface name (for MSS clamping).
     """
-    result = {"xfrm": [], "vti": [], "skipped": [], "interfaces": []}
+    result = {"xfrm": [], "vti": [], "interfaces": []}
     for end in ends or []:
         for key in ("interface", "tunnel_type", "if_id", "link"):
             if end.get(key) in (None, ""):
                 raise TunnelPlanError("end %r of the plan has no %s; is the plan from routevpn.mesh.mesh_plan?"
                                       % (end.get("link") or end, key))
         result["interfaces"].append(end["interface"])
-        if owned_by_ike_daemon(end):
-            result["skipped"].append({
-                "link": end["link"], "interface": end["interface"],
-                "reason": "libreswan creates and owns %s (ipsec-interface=%d)" % (end["interface"], end["if_id"]),
-            })
-            continue
         item = {"name": end["interface"], "mtu": mtu}
         if netns:
             item["netns"] = netns

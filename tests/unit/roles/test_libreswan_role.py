@@ -115,7 +115,7 @@ def test_every_rendered_conn_file_passes_libreswans_parser(tmp_path, libreswan_t
                 assert conn["ikev2"] == "insist" and conn["leftupdown"] == "%disabled"
                 assert (conn["left"], conn["right"]) == (end["local_ike_address"], end["remote_ike_address"])
                 if end["tunnel_type"] == "xfrm":
-                    assert conn["ipsec-interface"] == str(end["if_id"]) and end["interface"] == "ipsec%d" % end["if_id"]
+                    assert conn["ipsec-interface"] == str(end["if_id"]) and end["interface"] == end["connection"]
                     assert "mark" not in conn
                 else:
                     assert conn["mark"] == "%d/0xffffffff" % end["mark"]

@@ -20,7 +20,7 @@ def ends_of(host, layout, **per_host):
 def test_xfrm_ends_become_xfrm_interface_items():
     ends = ends_of("v1-1", {1: 1, 2: 2})
     result = mesh_tunnels(ends, netns="private", mtu=1400)
-    assert result["vti"] == [] and result["skipped"] == []
+    assert result["vti"] == []
     assert result["interfaces"] == ["rv-21", "rv-22"]
     assert result["xfrm"] == [
         {"name": end["interface"], "netns": "private", "mtu": 1400, "if_id": end["if_id"], "link": "lo",
@@ -48,21 +48,19 @@ def test_ipv4_endpoints_make_a_vti_device_with_the_links_transfer_addresses():
     assert item["addresses"] == [end["address_v6"]], "no IPv4 transfer pool: the IPv6 address only"
 
 
-def test_libreswan_owned_xfrm_ends_are_skipped_but_named():
-    ends = ends_of("v1-1", {1: 1, 2: 1}, **{"v1-1": {"routevpn_ike_daemon": "libreswan"}})
-    result = mesh_tunnels(ends)
-    assert result["xfrm"] == [] and result["interfaces"] == ["ipsec%d" % ends[0]["if_id"]]
-    assert result["skipped"] == [{"link": "11-21", "interface": "ipsec%d" % ends[0]["if_id"],
-                                  "reason": "libreswan creates and owns ipsec%d (ipsec-interface=%d)"
-                                  % (ends[0]["if_id"], ends[0]["if_id"])}]
-    # With VTI, libreswan does not make the device: the collection does.
-    vti = mesh_tunnels(ends_of("v1-1", {1: 1, 2: 1}, **{"v1-1": {"routevpn_ike_daemon": "libreswan",
-                                                                 "routevpn_tunnel_type": "vti"}}))
-    assert [item["name"] for item in vti["vti"]] == ["rv-21"] and vti["skipped"] == []
+@pytest.mark.parametrize("tunnel_type", ["xfrm", "vti"])
+def test_a_libreswan_end_is_made_like_a_strongswan_end(tunnel_type):
+    """libreswan 5.2 with ipsec-interface-managed=no binds its SAs to the collection's device, as strongSwan does."""
+    strongswan = mesh_tunnels(ends_of("v1-1", {1: 1, 2: 1}, **{"v1-1": {"routevpn_tunnel_type": tunnel_type}}))
+    libreswan = mesh_tunnels(ends_of("v1-1", {1: 1, 2: 1}, **{"v1-1": {"routevpn_ike_daemon": "libreswan",
+                                                                       "routevpn_tunnel_type": tunnel_type}}))
+    assert libreswan == strongswan
+    assert [item["name"] for item in libreswan[tunnel_type]] == libreswan["interfaces"] == ["rv-21"]
+    assert sorted(libreswan) == ["interfaces", "vti", "xfrm"]
 
 
 def test_a_gateway_without_links_gets_empty_lists():
-    assert mesh_tunnels([]) == {"xfrm": [], "vti": [], "skipped": [], "interfaces": []}
+    assert mesh_tunnels([]) == {"xfrm": [], "vti": [], "interfaces": []}
 
 
 @pytest.mark.parametrize("ends, kwargs, message", [

@@ -75,12 +75,17 @@ def test_ipv4_endpoints_and_family_choice():
     assert links["11-31"]["ike_family"] == "ipv6"
 
 
-def test_libreswan_xfrm_end_is_named_by_libreswan():
+@pytest.mark.parametrize("tunnel_type", ["xfrm", "vti"])
+def test_a_libreswan_end_gets_the_collections_device_like_a_strongswan_end(tunnel_type):
+    """No ipsec<if_id> device of pluto's: libreswan 5.2 (ipsec-interface-managed=no) uses the rv-* interface."""
     hostvars = inventory({1: 1, 2: 1})
-    hostvars["v2-1"]["routevpn_ike_daemon"] = "libreswan"
+    hostvars["v2-1"].update(routevpn_ike_daemon="libreswan", routevpn_tunnel_type=tunnel_type)
     (link,) = plan(hostvars, list(hostvars))["links"]
-    assert link["ends"][1]["interface"] == "ipsec%d" % link["if_id"]
-    assert link["ends"][0]["interface"] == "rv-21"
+    strongswan, libreswan = link["ends"]
+    assert (strongswan["interface"], libreswan["interface"]) == ("rv-21", "rv-11")
+    assert (libreswan["ike_daemon"], libreswan["tunnel_type"]) == ("libreswan", tunnel_type)
+    assert libreswan["if_id"] == libreswan["mark"] == strongswan["if_id"] == link["if_id"]
+    assert libreswan["connection"] == libreswan["interface"]
 
 
 def test_plan_holds_no_secret():
