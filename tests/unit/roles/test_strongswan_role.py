@@ -234,6 +234,36 @@ def test_vti_links_select_their_sas_by_mark(tmp_path, gateways):
     assert trap_policies(gateway.netns, "if_id") == set()
 
 
+def test_one_child_per_family_towards_a_libreswan_peer(tmp_path, gateways):
+    gateway = gateways("v1-1")
+    hostvars = lab_hostvars()
+    for peer in ("v2-1", "v2-2"):
+        hostvars[peer]["routevpn_ike_daemon"] = "libreswan"
+    ends = dict((end["peer"], end) for end in plan_of(hostvars)["hosts"]["v1-1"])
+
+    applied = apply(tmp_path, gateway, hostvars)
+    assert applied.rc == 0, applied
+    conns = loaded_connections(gateway)
+    for peer in ("v2-1", "v2-2"):
+        name = ends[peer]["connection"]
+        children = conns[name]["children"]
+        assert sorted(children) == [name + "-v4", name + "-v6"]
+        assert text(children[name + "-v4"]["local-ts"]) == ["0.0.0.0/0"] == text(children[name + "-v4"]["remote-ts"])
+        assert text(children[name + "-v6"]["local-ts"]) == ["::/0"] == text(children[name + "-v6"]["remote-ts"])
+    for peer in ("v3-1", "v3-2"):
+        name = ends[peer]["connection"]
+        assert sorted(conns[name]["children"]) == [name]
+        assert text(conns[name]["children"][name]["local-ts"]) == ["0.0.0.0/0", "::/0"]
+    # Each family's child traps with the link's if_id.
+    assert trap_policies(gateway.netns) == set((end["remote_ike_address"], end["if_id"]) for end in ends.values())
+    for family in ("-4", "-6"):
+        policies = run("ip", family, "-n", gateway.netns, "xfrm", "policy", "list", "dir", "out").stdout
+        for peer in ("v2-1", "v2-2"):
+            assert "if_id %#x" % ends[peer]["if_id"] in policies, (family, peer, policies)
+    again = apply(tmp_path, gateway, hostvars)
+    assert again.rc == 0 and again.changed("v1-1") == 0, again
+
+
 def test_settings_change_restarts_charon_and_reloads(tmp_path, gateways):
     gateway = gateways("v1-1")
     hostvars = lab_hostvars()
