@@ -23,7 +23,8 @@ def _text(name, value):
     raise AnsibleFilterError("mesh_health: %s must be the text of the command's output (its stdout)" % name)
 
 
-def mesh_health(ends, sites=None, swanctl=None, policies=None, birdc=None, routes=None, require_prefixes=True):
+def mesh_health(ends, sites=None, swanctl=None, policies=None, birdc=None, routes=None, require_prefixes=True,
+                pluto=None):
     if not isinstance(ends, (list, tuple)) or not all(isinstance(end, Mapping) for end in ends):
         raise AnsibleFilterError("mesh_health: the input must be a gateway's link ends, "
                                  "e.g. routevpn_mesh_plan.hosts[inventory_hostname]")
@@ -33,7 +34,7 @@ def mesh_health(ends, sites=None, swanctl=None, policies=None, birdc=None, route
     try:
         return link_health([dict(end) for end in ends], sites=sites, swanctl=_text("swanctl", swanctl),
                            policies=list(policies or []), birdc=_text("birdc", birdc), routes=routes,
-                           require_prefixes=bool(require_prefixes))
+                           require_prefixes=bool(require_prefixes), pluto=_text("pluto", pluto))
     except (HealthInputError, KeyError, ValueError) as exc:
         raise AnsibleFilterError("mesh_health: %s" % exc)
 

@@ -4,8 +4,8 @@
 
 This is a private module of the routevpn.mesh collection; its interface may
 change without notice.  Pure Python, no I/O: playbooks/verify.yml collects
-the raw outputs on each gateway (``swanctl --list-sas``, the
-``xfrm_policy_facts`` module, ``birdc show protocols all``, ``ip -j route``)
+the raw outputs on each gateway (``swanctl --list-sas`` or libreswan's
+``ipsec whack --showstates``, the ``xfrm_policy_facts`` module, ``birdc show protocols all``, ``ip -j route``)
 and the ``mesh_health`` filter hands them here, so the per-link judgement is
 tested natively against captured outputs.
 """
@@ -119,6 +119,22 @@ def ike_sas(text):
     return found
 
 
+# -- ipsec whack --showstates (libreswan 4: "000 " before each line, states STATE_V2_...) --
+_PLUTO_STATE = re.compile(r'^(?:\d{3} )?#(?P<serial>\d+): "(?P<conn>[^"]+)"\S*\s+(?:STATE_V2_)?(?P<state>[A-Z][A-Z0-9_]+)\b')
+PLUTO_IKE_UP = "ESTABLISHED_IKE_SA"
+PLUTO_CHILD_UP = "ESTABLISHED_CHILD_SA"
+
+
+def pluto_states(text):
+    """libreswan's states by connection name: a list of (serial, state) each."""
+    found = {}
+    for line in (text or "").splitlines():
+        match = _PLUTO_STATE.match(line.strip())
+        if match:
+            found.setdefault(match.group("conn"), []).append((int(match.group("serial")), match.group("state")))
+    return found
+
+
 # -- birdc show protocols all -------------------------------------------------------
 _ROUTES = re.compile(r"Routes:\s+(\d+) imported, (?:(\d+) filtered, )?(\d+) exported(?:, (\d+) preferred)?")
 
@@ -211,6 +227,25 @@ def _ike(end, sas, ike_checked):
     return best.get("state"), CHILD_UP, bool(bound), problems
 
 
+def _ike_pluto(end, states):
+    """An end held by libreswan: one conn per inner family, both on the link's one IKE SA."""
+    conns = ["%s-%s" % (end["connection"], family) for family in ("v4", "v6")]
+    seen = dict((conn, [state for _serial, state in states.get(conn, [])]) for conn in conns)
+    if not any(seen.values()):
+        return "none", "none", None, ["no IKE_SA %s" % " or ".join(conns)]
+    problems = []
+    ike_up = any(PLUTO_IKE_UP in found for found in seen.values())
+    if not ike_up:
+        problems.append("no IKE_SA established for %s (pluto: %s)" % (
+            end["connection"], ", ".join(sorted(set(state for found in seen.values() for state in found)))))
+    down = [conn for conn in conns if PLUTO_CHILD_UP not in seen[conn]]
+    if down:
+        problems.append("no CHILD_SA established for %s" % ", ".join(down))
+    child = "none" if len(down) == len(conns) else "partial" if down else CHILD_UP
+    # pluto does not report if_id or mark: the kernel's policies (_policies) say whether they are bound.
+    return IKE_UP if ike_up else "down", child, None, problems
+
+
 def _policies(end, policies):
     attribute, want = ("if_id", end["if_id"]) if end["tunnel_type"] == "xfrm" else ("mark", end["mark"])
     directions = set(policy.get("direction") for policy in policies or [] if policy.get(attribute) == want)
@@ -247,23 +282,29 @@ def _prefixes(end, routes, site_prefixes, require_prefixes):
     return via, missing, problems
 
 
-def link_health(ends, sites=None, swanctl=None, policies=None, birdc=None, routes=None, require_prefixes=True):
+def link_health(ends, sites=None, swanctl=None, policies=None, birdc=None, routes=None, require_prefixes=True,
+                pluto=None):
     """One row per link end of one gateway.
 
     ends: the gateway's ends (plan ``hosts[gateway]``); sites: the plan's
     ``sites`` (static prefixes expected from each peer site); swanctl: the
-    text of ``swanctl --list-sas`` (None where no strongSwan runs: the IKE
+    text of ``swanctl --list-sas``, pluto: the text of libreswan's ``ipsec
+    whack --showstates`` (None where that daemon does not run: the IKE
     columns read n/a); policies: ``routevpn_xfrm_policies``; birdc: the text
     of ``birdc show protocols all``; routes: ``ip -j route`` lists of the
     private namespace (both families).
     """
     sas = ike_sas(swanctl) if swanctl is not None else {}
+    states = pluto_states(pluto) if pluto is not None else {}
     protocols = bird_protocols(birdc)
     table = kernel_routes(*(routes or []))
     rows = []
     for end in ends:
-        ike_checked = swanctl is not None and end.get("ike_daemon", "strongswan") == "strongswan"
-        ike, child, child_bound, problems = _ike(end, sas, ike_checked)
+        if end.get("ike_daemon", "strongswan") == "libreswan" and pluto is not None:
+            ike, child, child_bound, problems = _ike_pluto(end, states)
+        else:
+            ike_checked = swanctl is not None and end.get("ike_daemon", "strongswan") == "strongswan"
+            ike, child, child_bound, problems = _ike(end, sas, ike_checked)
         policy_ok, policy_problems = _policies(end, policies)
         bgp, imported, bgp_problems = _bgp(end, protocols)
         expected = ((sites or {}).get(end["peer_site"]) or {}).get("prefixes") or []

@@ -20,6 +20,7 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.health import 
     kernel_routes,
     link_health,
     parse_vici_dump,
+    pluto_states,
 )
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import plan
 
@@ -184,3 +185,57 @@ def test_health_table():
     for title, cell in (("IKE", "ESTABLISHED"), ("BGP", "Established")):
         assert lines[0].index(title) == lines[1].index(cell), "columns are not aligned"
     assert lines[0].index("status") == lines[1].rindex("ok") == lines[2].index("DOWN")
+
+
+# -- libreswan: pluto-5.2-showstates.txt is `ipsec whack --showstates` on v2-1
+# of the mixed lab (libreswan 5.2, XFRM interface rv-11, peer v1-1 strongSwan).
+
+def libreswan_end():
+    hostvars = inventory({1: 1, 2: 1})
+    hostvars["v2-1"]["routevpn_ike_daemon"] = "libreswan"
+    (end,) = plan(hostvars, sorted(hostvars))["hosts"]["v2-1"]
+    assert (end["connection"], end["ike_daemon"], end["if_id"]) == ("rv-11", "libreswan", 4296)
+    return end
+
+
+def pluto_lines(*serials):
+    """The capture's lines of the states with these serials only."""
+    return "\n".join(line for line in captured("pluto-5.2-showstates.txt").splitlines()
+                     if int(line.split(":", 1)[0].lstrip("#")) in serials)
+
+
+def test_pluto_states_are_read_per_conn():
+    # The "Traffic:" lines of the CHILD_SAs carry no state and are left out.
+    assert pluto_states(captured("pluto-5.2-showstates.txt")) == {
+        "rv-11-v4": [(1, "ESTABLISHED_IKE_SA"), (2, "ESTABLISHED_CHILD_SA")],
+        "rv-11-v6": [(3, "ESTABLISHED_CHILD_SA")]}
+
+
+def test_a_healthy_libreswan_end():
+    (row,) = link_health([libreswan_end()], pluto=captured("pluto-5.2-showstates.txt"),
+                         policies=[policy("in"), policy("out")], require_prefixes=False)
+    assert (row["ike"], row["child"], row["if_id_ok"]) == ("ESTABLISHED", "INSTALLED", True), row["problems"]
+    assert not [problem for problem in row["problems"] if "SA" in problem], row["problems"]
+
+
+def test_libreswan_4_prints_the_same_states_with_prefixes():
+    text = "\n".join("000 " + line.replace(" ESTABLISHED_", " STATE_V2_ESTABLISHED_")
+                     for line in captured("pluto-5.2-showstates.txt").splitlines())
+    (row,) = link_health([libreswan_end()], pluto=text, policies=[policy("in"), policy("out")], require_prefixes=False)
+    assert (row["ike"], row["child"]) == ("ESTABLISHED", "INSTALLED"), row["problems"]
+
+
+@pytest.mark.parametrize("serials, ike, child, problem", [
+    ((1, 2), "ESTABLISHED", "partial", "no CHILD_SA established for rv-11-v6"),
+    ((2, 3), "down", "INSTALLED", "no IKE_SA established for rv-11 (pluto: ESTABLISHED_CHILD_SA)"),
+    ((), "none", "none", "no IKE_SA rv-11-v4 or rv-11-v6"),
+])
+def test_what_is_down_on_a_libreswan_end_is_named(serials, ike, child, problem):
+    (row,) = link_health([libreswan_end()], pluto=pluto_lines(*serials), policies=[policy("in"), policy("out")],
+                         require_prefixes=False)
+    assert (row["ike"], row["child"]) == (ike, child) and problem in row["problems"], row["problems"]
+
+
+def test_without_pluto_output_a_libreswan_end_reads_not_applicable():
+    (row,) = link_health([libreswan_end()], policies=[policy("in"), policy("out")], require_prefixes=False)
+    assert (row["ike"], row["child"]) == ("n/a", "n/a")
