@@ -10,7 +10,7 @@
 # through a port that QEMU forwards from 127.0.0.1 on the machine.
 #
 # LAB_PROFILE=mixed (molecule/mixed) is the same lab with one gateway per
-# site, mixing what a fleet mixes: IPv4 on the "internet" (gateway vS-G at
+# site (two at site 2), mixing what a fleet mixes: IPv4 on the "internet" (gateway vS-G at
 # 203.0.113.SG/24), private networks in both families (router rS: 10.S.0.1/24
 # and 2001:db8:aS::1/64 on dummy0, the site's LAN 10.S.255.0/24 for OSPFv2
 # beside OSPFv3's link-local addresses), and per gateway another IKE daemon,
@@ -52,10 +52,16 @@ lab_routers() {
   for ((s = 1; s <= LAB_SITES; s++)); do echo "r$s"; done
 }
 
+# Gateways per site: LAB_GATEWAYS, but site 2 of the mixed lab has two, one
+# per libreswan version.
+lab_site_gateways() {
+  if [ "$LAB_PROFILE" = mixed ] && [ "$1" = 2 ] && ((LAB_GATEWAYS < 2)); then echo 2; else echo "$LAB_GATEWAYS"; fi
+}
+
 lab_gateways() {
   local s g
   for ((s = 1; s <= LAB_SITES; s++)); do
-    for ((g = 1; g <= LAB_GATEWAYS; g++)); do echo "v$s-$g"; done
+    for ((g = 1; g <= $(lab_site_gateways "$s"); g++)); do echo "v$s-$g"; done
   done
 }
 
@@ -103,20 +109,29 @@ lab_lan_address_v4() {
   esac
 }
 # Per-gateway choices of LAB_PROFILE=mixed, by site: site 1 strongSwan with
-# XFRM interfaces, site 2 libreswan with XFRM interfaces, site 3 strongSwan
-# with VTI devices (all with certificates); the default lab is strongSwan
-# with XFRM interfaces everywhere.
+# XFRM interfaces; site 2 libreswan, v2-1 5.2 with XFRM interfaces (Debian
+# 13), v2-2 4.10 with VTI devices (Debian 12); site 3 strongSwan with VTI
+# devices; all with certificates.  The default lab is strongSwan with XFRM
+# interfaces everywhere.
 lab_ike_daemon() {
   if [ "$LAB_PROFILE" = mixed ] && [[ $1 == v2-* ]]; then echo libreswan; else echo strongswan; fi
 }
 lab_tunnel_type() {
-  if [ "$LAB_PROFILE" = mixed ] && [[ $1 == v3-* ]]; then echo vti; else echo xfrm; fi
+  if [ "$LAB_PROFILE" = mixed ] && [[ $1 == v3-* || $1 == v2-2 ]]; then echo vti; else echo xfrm; fi
 }
-# The root filesystem a host boots on (its overlay's lower layer): this
-# machine's own (Debian 12, with strongSwan), or for a libreswan gateway the
-# Debian 13 root of scripts/build-libreswan-root, LAB_LIBRESWAN_ROOT
-# (Debian's libreswan conflicts with strongSwan, and XFRM interfaces in the
-# private namespace need libreswan 5.2).
+# The Debian release of a libreswan gateway's own root (scripts/build-libreswan-root
+# --suite), or nothing for a host on this machine's root (Debian 12, with
+# strongSwan): Debian's libreswan conflicts with strongSwan, and XFRM
+# interfaces in the private namespace need libreswan 5.2 (Debian 13).
+lab_host_suite() {
+  if [[ $1 == v* ]] && [ "$(lab_ike_daemon "$1")" = libreswan ]; then
+    if [ "$(lab_tunnel_type "$1")" = xfrm ]; then echo trixie; else echo bookworm; fi
+  fi
+}
+# The root filesystem a host boots on (its overlay's lower layer): lab/up
+# puts each suite's root in LAB_ROOT_<suite>.
 lab_host_root() {
-  if [[ $1 == v* ]] && [ "$(lab_ike_daemon "$1")" = libreswan ]; then echo "$LAB_LIBRESWAN_ROOT"; else echo /; fi
+  local suite
+  suite=$(lab_host_suite "$1")
+  if [ -z "$suite" ]; then echo /; else local var=LAB_ROOT_$suite; echo "${!var:?no root for $suite}"; fi
 }
