@@ -27,10 +27,10 @@ class PlaybookRun(object):
                           for m in _RECAP.finditer(self.output.split("PLAY RECAP", 1)[-1]))
 
     def task_results(self, task):
-        """Results of the tasks whose title contains ``task``, parsed from the output of ``-v``."""
+        """Results of the tasks (and handlers) whose title contains ``task``, parsed from the output of ``-v``."""
         results, inside = [], False
         for line in self.output.splitlines():
-            if line.startswith("TASK ["):
+            if line.startswith(("TASK [", "RUNNING HANDLER [")):
                 inside = task in line
                 continue
             match = _RESULT.match(line) if inside else None
@@ -49,6 +49,18 @@ class PlaybookRun(object):
 
 
 @contextlib.contextmanager
+def held(name):
+    """One holder at a time of ``name`` across the xdist workers (an flock in the temporary directory)."""
+    path = os.path.join(tempfile.gettempdir(), "routevpn-tests-%s.lock" % name)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def systemd_unit_dir_held():
     """Let one test at a time install units in /etc/systemd/system.
 
@@ -56,13 +68,8 @@ def systemd_unit_dir_held():
     test removes them when it ends; a test on another xdist worker would
     otherwise lose its unit between two of its runs and see a change.
     """
-    path = os.path.join(tempfile.gettempdir(), "routevpn-tests-systemd-units.lock")
-    with open(path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with held("systemd-units"):
+        yield
 
 
 def write_inventory(tmp_path, hosts, group="routevpn_gateways", group_vars=None):

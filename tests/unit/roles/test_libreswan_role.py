@@ -64,17 +64,19 @@ def libreswan_tree_factory(libreswan_extracted, tmp_path):
             tree.close()
 
 
-def role_variables(mesh, host):
-    """The role's defaults and vars, as Ansible would see them for ``host``."""
+def role_variables(mesh, host, version="4.10"):
+    """The role's defaults and vars, as Ansible would see them for ``host`` running libreswan ``version``."""
     variables = {}
     for name in ("defaults", "vars"):
         variables.update(yaml.safe_load((ROLE_DIR / name / "main.yml").read_text()))
-    variables.update(routevpn_mesh_plan=mesh, inventory_hostname=host, hostvars={})
+    # tasks/version.yml sets it from `ipsec --version`.
+    variables.update(routevpn_mesh_plan=mesh, inventory_hostname=host, hostvars={},
+                     __routevpn_libreswan_version=version)
     return variables
 
 
-def render_connection(mesh, end, template=None):
-    variables = dict(role_variables(mesh, end["gateway"]), end=end)
+def render_connection(mesh, end, template=None, version="4.10"):
+    variables = dict(role_variables(mesh, end["gateway"], version=version), end=end)
     return render(template or ROLE_DIR / "templates" / "connection.conf.j2", variables)
 
 
@@ -398,8 +400,8 @@ def test_a_certificate_libreswan_cannot_sign_with_stops_the_role_before_any_chan
     refused = gateway["apply"](mesh_hostvars=libreswan_hostvars({"v3-1": "vti"}, routevpn_auth="pubkey"),
                                host_variables=files)
     assert refused.rc != 0
-    assert ("v3-1: routevpn_pki_certificate (%s) is for a key of type Ed25519; libreswan 4 signs with RSA (rsasig) "
-            "or ECDSA (ecdsa) keys only" % files["routevpn_pki_certificate"]) in refused.output, refused
+    assert ("v3-1: routevpn_pki_certificate (%s) is for a key of type Ed25519; libreswan (4.10 and 5.2 alike) signs "
+            "with RSA (rsasig) or ECDSA (ecdsa) keys only" % files["routevpn_pki_certificate"]) in refused.output, refused
     tree = gateway["tree"]
     assert role_files(tree) == [] and tree.pluto_pid() is None and not (tree.conf_dir / "routevpn-pki").exists()
 
@@ -425,12 +427,20 @@ def test_refuses_a_host_with_charon(gateway):
     assert role_files(gateway["tree"]) == [] and gateway["tree"].pluto_pid() is None
 
 
-def test_refuses_xfrm_tunnels_until_pluto_s_device_reaches_the_private_namespace(gateway):
-    refused = gateway["apply"](mesh_hostvars=libreswan_hostvars({"v3-1": "xfrm"}))
-    assert refused.rc != 0
-    assert ("v3-1: routevpn_tunnel_type is xfrm with routevpn_ike_daemon libreswan; the libreswan role supports "
-            "routevpn_tunnel_type: vti only for now") in refused.output, refused
-    assert role_files(gateway["tree"]) == [] and gateway["tree"].pluto_pid() is None
+def test_refuses_xfrm_ends_on_libreswan_4_before_any_change(gateway):
+    """4.10's ipsec-interface= makes pluto create ipsecN in its own namespace: XFRM ends need 5.2."""
+    conf = gateway["tree"].conf_file.read_bytes()
+    for check in (True, False):
+        refused = gateway["apply"](mesh_hostvars=libreswan_hostvars({"v3-1": "xfrm"}), check=check)
+        assert refused.rc != 0
+        assert re.search(r"^(fatal|failed): \[v3-1\]", refused.output, re.M), refused
+        assert ("v3-1: routevpn_tunnel_type is xfrm (11-31, 12-31, 21-31, 22-31), but this host's libreswan is 4.10 "
+                "(installed), whose ipsec-interface= makes pluto create the XFRM interface itself in the public "
+                "namespace, out of BIRD's reach. XFRM ends need libreswan 5.2 or later (ipsec-interface-managed=no; "
+                "Debian 13 ships 5.2). Set routevpn_tunnel_type: vti for v3-1, or give it libreswan 5.2 or later "
+                "(Debian 13).") in " ".join(refused.output.split()), refused
+        assert role_files(gateway["tree"]) == [] and gateway["tree"].pluto_pid() is None
+        assert gateway["tree"].conf_file.read_bytes() == conf
 
 
 def test_a_strongswan_gateway_is_skipped(gateway):
