@@ -443,6 +443,30 @@ def test_refuses_xfrm_ends_on_libreswan_4_before_any_change(gateway):
         assert gateway["tree"].conf_file.read_bytes() == conf
 
 
+def test_before_libreswan_is_installed_the_version_is_the_one_apt_would_install(tmp_path, gateway):
+    """A fresh Debian 12 host: XFRM ends are refused on apt's candidate (4.10) before anything is installed.
+
+    Check mode only: on this machine a real run past the refusal would install libreswan over strongSwan.
+    """
+    fresh = {"routevpn_libreswan_ipsec": str(tmp_path / "not-installed" / "ipsec"),
+             "routevpn_libreswan_packages": ["libreswan", "libnss3-tools", "openssl"]}
+    refused = gateway["apply"](mesh_hostvars=libreswan_hostvars({"v3-1": "xfrm"}), host_variables=fresh, check=True)
+    assert refused.rc != 0
+    assert re.search(r"but this host's libreswan is 4\.[0-9]+ \(the version apt would install\)",
+                     " ".join(refused.output.split())), refused
+    assert "TASK [routevpn.mesh.libreswan : Package libreswan]" not in refused.output
+
+
+def test_an_unknown_version_stops_the_role(tmp_path, gateway):
+    missing = str(tmp_path / "not-installed" / "ipsec")
+    failed = gateway["apply"](host_variables={"routevpn_libreswan_ipsec": missing})
+    assert failed.rc != 0
+    assert ("v3-1: cannot tell libreswan's version: `%s --version` printed no \"Libreswan X.Y\"" % missing) \
+        in " ".join(failed.output.split()), failed
+    assert "(routevpn_libreswan_packages does not install it)" in " ".join(failed.output.split())
+    assert role_files(gateway["tree"]) == [] and gateway["tree"].pluto_pid() is None
+
+
 def test_a_strongswan_gateway_is_skipped(gateway):
     skipped = gateway["apply"](mesh_hostvars=lab_hostvars())
     assert skipped.rc == 0 and skipped.changed("v3-1") == 0, skipped
