@@ -118,7 +118,6 @@ def config_setup(root):
     return [line.strip() for line in section.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
-
 def start_pluto(root):
     """pluto started by hand in the root, as ipsec.service would (the role's direct mode does the same)."""
     root.ipsec("--checknss")
@@ -231,8 +230,8 @@ def test_xfrm_ends_check_apply_idempotent(gateway_factory):
     # v2-1 has the lower id on its links to site 3: it started them (no peer answers here).
     (started,) = applied.task_results("Start the conns this end initiates")
     for name in ("rv-31-v4", "rv-32-v4"):
-        assert [line for line in started["stdout_lines"] if re.match(r'"%s" #[0-9]+: initiating IKEv2 connection' % name,
-                                                                      line)], started
+        initiating = re.compile(r'"%s" #[0-9]+: initiating IKEv2 connection' % name)
+        assert [line for line in started["stdout_lines"] if initiating.match(line)], started
     pid = root.pluto_pid()
 
     again = gateway.apply()
@@ -264,7 +263,7 @@ def test_a_changed_link_is_replaced_and_a_removed_one_deleted_with_its_policies_
     (cleanup,) = removed.task_results("Remove the outbound policies pluto left behind")
     link = [end for end in gateway.ends if end["peer"] == "v1-2"][0]
     assert sorted(cleanup["stdout_lines"]) == sorted(
-        "deleted: src %s dst %s dir out if_id %d" % (selector.split("-")[0], selector.split("-")[1], link["if_id"])
+        "deleted: src %s dst %s dir out if_id %d" % (tuple(selector.split("-")) + (link["if_id"],))
         for selector in FAMILIES)
     assert_loaded_as_planned(gateway, plan_of(dropped)["hosts"]["v2-1"])
 
