@@ -15,13 +15,12 @@ namespace, and so does pluto, which the role starts there.
 import os
 import pathlib
 import re
-import signal
 import subprocess
-import time
 
 import pytest
 
 from ..collection_paths import COLLECTION_ROOT
+from .libreswan_root import pluto_pid, stop_pluto
 from .role_runner import held
 
 BUILD = COLLECTION_ROOT / "scripts" / "build-libreswan-root"
@@ -106,23 +105,10 @@ class Libreswan5Root(object):
         return proc.returncode, (proc.stdout + proc.stderr).strip()
 
     def pluto_pid(self):
-        try:
-            pid = int(self.file("/run/pluto/pluto.pid").read_text().strip())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return None
-        return pid
+        return pluto_pid(self.file("/run/pluto/pluto.pid"))
 
     def close(self):
-        pid = self.pluto_pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            for _attempt in range(50):
-                if not os.path.exists("/proc/%d" % pid):
-                    break
-                time.sleep(0.1)
-            else:
-                os.kill(pid, signal.SIGKILL)
+        stop_pluto(self.file("/run/pluto/pluto.pid"))
         for path in reversed(self.mounted):
             if subprocess.run(["umount", str(path)], capture_output=True, check=False).returncode != 0:
                 subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)

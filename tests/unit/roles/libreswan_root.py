@@ -46,6 +46,29 @@ include {confd}/*.conf
 """
 
 
+def pluto_pid(pid_file):
+    """The pid in pluto's pid file when that process is alive, else None."""
+    try:
+        pid = int(pathlib.Path(pid_file).read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def stop_pluto(pid_file):
+    """SIGTERM to the pluto of pid_file, SIGKILL when it is still there 5 s later."""
+    pid = pluto_pid(pid_file)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _attempt in range(50):
+        if not os.path.exists("/proc/%d" % pid):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
 def extracted():
     """The extracted packages' root (seconds on first use; needs apt's sources)."""
     if os.geteuid() != 0:
@@ -97,21 +120,8 @@ class LibreswanTree(object):
         return self.run("whack", "--ctlsocket", str(self.run_dir / "pluto.ctl"), *args, netns=netns, check=check)
 
     def pluto_pid(self):
-        try:
-            pid = int((self.run_dir / "pluto.pid").read_text().strip())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return None
-        return pid
+        return pluto_pid(self.run_dir / "pluto.pid")
 
     def close(self):
-        pid = self.pluto_pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            for _attempt in range(50):
-                if not os.path.exists("/proc/%d" % pid):
-                    break
-                time.sleep(0.1)
-            else:
-                os.kill(pid, signal.SIGKILL)
+        stop_pluto(self.run_dir / "pluto.pid")
         shutil.rmtree(str(self.run_dir), ignore_errors=True)
