@@ -39,8 +39,10 @@ def built_root():
     if proc.returncode == 2 and "debootstrap is missing" in proc.stderr:
         pytest.skip("libreswan 5.2's root cannot be built here: debootstrap is missing (apt-get install debootstrap)")
     if proc.returncode != 0:
-        log = pathlib.Path(str(COLLECTION_ROOT / "build" / "libreswan-root") + ".log")
-        text = log.read_text(errors="replace") if log.exists() else ""
+        # The script names its debootstrap log: "debootstrap failed, see DIR.log".
+        named = re.search(r"see (\S+\.log)", proc.stderr)
+        log = pathlib.Path(named.group(1)) if named else None
+        text = log.read_text(errors="replace") if log and log.exists() else ""
         if _NO_NETWORK.search(text):
             pytest.skip("libreswan 5.2's root cannot be built here: Debian's mirror is out of reach (%s)"
                         % _NO_NETWORK.search(text).group(0))
