@@ -14,7 +14,8 @@
 # 203.0.113.SG/24), private networks in both families (router rS: 10.S.0.1/24
 # and 2001:db8:aS::1/64 on dummy0, the site's LAN 10.S.255.0/24 for OSPFv2
 # beside OSPFv3's link-local addresses), and per gateway another IKE daemon,
-# tunnel type and root filesystem (lab_inventory_choices in lib/common.sh).
+# tunnel type and root filesystem (lab_ike_daemon, lab_tunnel_type and
+# lab_host_root below).
 # shellcheck shell=bash disable=SC2034  # the settings are used by the sourcing scripts
 
 LAB_PROFILE=${LAB_PROFILE:-default}
