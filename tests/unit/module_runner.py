@@ -7,9 +7,11 @@ environment, so that both pyroute2 generations are exercised.
 """
 
 import atexit
+import hashlib
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,12 +24,25 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 
 
 def _debian_path():
-    """A directory holding only ansible-core, for Debian's interpreter."""
-    shim = pathlib.Path(tempfile.gettempdir()) / "routevpn-debian-python-shim"
-    shim.mkdir(exist_ok=True)
-    link = shim / "ansible"
-    if not link.exists():
-        link.symlink_to(pathlib.Path(ansible.__file__).parent)
+    """A directory holding only ansible-core, for Debian's interpreter.
+
+    Named after the ansible-core it links to: each ansible-test run copies
+    ansible-core somewhere new, and pytest-xdist workers ask at the same time,
+    so the link is made under a temporary name and renamed into place.
+    """
+    target = pathlib.Path(ansible.__file__).parent
+    tag = hashlib.sha256(str(target).encode()).hexdigest()[:12]
+    root = pathlib.Path(tempfile.gettempdir())
+    shim = root / ("routevpn-debian-python-shim-" + tag)
+    if not (shim / "ansible").is_dir():
+        shim.mkdir(exist_ok=True)
+        staging = shim / ("ansible.%d" % os.getpid())
+        staging.unlink(missing_ok=True)
+        staging.symlink_to(target)
+        os.replace(staging, shim / "ansible")
+        for stale in root.glob("routevpn-debian-python-shim*"):
+            if stale != shim and not (stale / "ansible").exists():
+                shutil.rmtree(stale, ignore_errors=True)
     return str(shim)
 
 
