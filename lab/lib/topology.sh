@@ -9,8 +9,8 @@
 # network (QEMU's user network, 10.0.2.0/24): Ansible's SSH arrives there,
 # through a port that QEMU forwards from 127.0.0.1 on the machine.
 #
-# LAB_PROFILE=mixed (molecule/mixed) is the same lab with one gateway per
-# site (two at site 2), mixing what a fleet mixes: IPv4 on the "internet" (gateway vS-G at
+# LAB_PROFILE=mixed (molecule/mixed) is the same lab with one gateway at
+# site 1 and two at sites 2 and 3, mixing what a fleet mixes: IPv4 on the "internet" (gateway vS-G at
 # 203.0.113.SG/24), private networks in both families (router rS: 10.S.0.1/24
 # and 2001:db8:aS::1/64 on dummy0, the site's LAN 10.S.255.0/24 for OSPFv2
 # beside OSPFv3's link-local addresses), and per gateway another IKE daemon,
@@ -53,10 +53,10 @@ lab_routers() {
   for ((s = 1; s <= LAB_SITES; s++)); do echo "r$s"; done
 }
 
-# Gateways per site: LAB_GATEWAYS, but site 2 of the mixed lab has two, one
-# per libreswan version.
+# Gateways per site: LAB_GATEWAYS, but sites 2 and 3 of the mixed lab have
+# two, so that libreswan meets libreswan across sites.
 lab_site_gateways() {
-  if [ "$LAB_PROFILE" = mixed ] && [ "$1" = 2 ] && ((LAB_GATEWAYS < 2)); then echo 2; else echo "$LAB_GATEWAYS"; fi
+  if [ "$LAB_PROFILE" = mixed ] && [[ $1 == [23] ]] && ((LAB_GATEWAYS < 2)); then echo 2; else echo "$LAB_GATEWAYS"; fi
 }
 
 lab_gateways() {
@@ -109,13 +109,13 @@ lab_lan_address_v4() {
     v*) local sg=${1#v}; echo "10.${sg%-*}.255.${sg#*-}/24" ;;
   esac
 }
-# Per-gateway choices of LAB_PROFILE=mixed, by site: site 1 strongSwan with
-# XFRM interfaces; site 2 libreswan, v2-1 5.2 with XFRM interfaces (Debian
-# 13), v2-2 4.10 with VTI devices (Debian 12); site 3 strongSwan with VTI
-# devices; all with certificates.  The default lab is strongSwan with XFRM
-# interfaces everywhere.
+# Per-gateway choices of LAB_PROFILE=mixed: v1-1 strongSwan with XFRM
+# interfaces; v2-1 libreswan 5.2 with XFRM interfaces (Debian 13); v2-2
+# libreswan 4.10 with VTI devices (Debian 12); v3-1 strongSwan with VTI
+# devices; v3-2 libreswan 5.2 with VTI devices (Debian 13); all with
+# certificates.  The default lab is strongSwan with XFRM interfaces everywhere.
 lab_ike_daemon() {
-  if [ "$LAB_PROFILE" = mixed ] && [[ $1 == v2-* ]]; then echo libreswan; else echo strongswan; fi
+  if [ "$LAB_PROFILE" = mixed ] && [[ $1 == v2-* || $1 == v3-2 ]]; then echo libreswan; else echo strongswan; fi
 }
 lab_tunnel_type() {
   if [ "$LAB_PROFILE" = mixed ] && [[ $1 == v3-* || $1 == v2-2 ]]; then echo vti; else echo xfrm; fi
@@ -123,10 +123,11 @@ lab_tunnel_type() {
 # The Debian release of a libreswan gateway's own root (scripts/build-libreswan-root
 # --suite), or nothing for a host on this machine's root (Debian 12, with
 # strongSwan): Debian's libreswan conflicts with strongSwan, and XFRM
-# interfaces in the private namespace need libreswan 5.2 (Debian 13).
+# interfaces in the private namespace need libreswan 5.2 (Debian 13).  v2-2
+# is the one libreswan 4.10 gateway.
 lab_host_suite() {
   if [[ $1 == v* ]] && [ "$(lab_ike_daemon "$1")" = libreswan ]; then
-    if [ "$(lab_tunnel_type "$1")" = xfrm ]; then echo trixie; else echo bookworm; fi
+    if [ "$1" = v2-2 ]; then echo bookworm; else echo trixie; fi
   fi
 }
 # The root filesystem a host boots on (its overlay's lower layer): lab/up
