@@ -9,30 +9,98 @@ __metaclass__ = type
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from jinja2 import Undefined
 
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import Untemplatable
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import PlanError, link_psk, plan
 
 _VARIABLE_PREFIX = "routevpn_"
 
 
+class _NotTemplated(Exception):
+    pass
+
+
+def _undefined_message(value):
+    try:
+        return value._undefined_message  # pylint: disable=protected-access
+    except Exception:  # pylint: disable=broad-except
+        return "undefined"
+
+
+def _plain(value):
+    """A templated value as plain Python data (templating every nested value now, not lazily in the planner).
+
+    ansible-core 2.19 hands an undefined variable over as a marker (a jinja2
+    Undefined) instead of raising: that is a templating failure too.
+    """
+    if isinstance(value, Undefined):
+        raise _NotTemplated(_undefined_message(value))
+    if isinstance(value, Mapping):
+        return dict((_plain(key), _plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
 def _host_variables(hostvars, name):
-    # Only the collection's own variables: reading every host variable would
-    # template (and possibly fail on) unrelated ones.
+    """The host's routevpn_* variables; one that fails to template becomes an Untemplatable.
+
+    Only the collection's own variables: reading every host variable would
+    template (and possibly fail on) unrelated ones.  Each is templated on its
+    own, so that one undefined variable (an unloaded vault) does not hide the
+    inventory's other problems.
+    """
     variables = hostvars[name]
-    return {key: variables[key] for key in variables if key.startswith(_VARIABLE_PREFIX)}
+    selected = {}
+    for key in variables:
+        if not str(key).startswith(_VARIABLE_PREFIX):
+            continue
+        try:
+            selected[str(key)] = _plain(variables[key])
+        except Exception as exc:  # pylint: disable=broad-except
+            # Any templating failure (undefined variable, syntax error, a lookup
+            # that raised) is reported by name; the message is Ansible's.
+            selected[str(key)] = Untemplatable(_one_line(getattr(exc, "message", None) or exc)[:300])
+    return selected
 
 
-def mesh_plan(hostvars, gateway_names):
+def _selected(hostvars, gateway_names):
     if not isinstance(hostvars, Mapping):
         raise AnsibleFilterError("mesh_plan: the input must be hostvars (a mapping), got %s" % type(hostvars).__name__)
     if isinstance(gateway_names, str) or not isinstance(gateway_names, (list, tuple)):
         raise AnsibleFilterError("mesh_plan: the argument must be a list of host names, e.g. groups['routevpn_gateways']")
     names = [str(name) for name in gateway_names]
-    selected = {name: _host_variables(hostvars, name) for name in names if name in hostvars}
+    return names, dict((name, _host_variables(hostvars, name)) for name in names if name in hostvars)
+
+
+def mesh_plan(hostvars, gateway_names):
+    names, selected = _selected(hostvars, gateway_names)
     try:
         return plan(selected, names)
     except PlanError as exc:
         raise AnsibleFilterError(str(exc))
+
+
+def mesh_planning(hostvars, gateway_names):
+    """``{plan, problems}``: the plan, or None and every problem, for a play that prints them once."""
+    names, selected = _selected(hostvars, gateway_names)
+    try:
+        return {"plan": plan(selected, names), "problems": []}
+    except PlanError as exc:
+        return {"plan": None, "problems": exc.problems}
 
 
 def mesh_link_psk(master, link, overrides=None):
@@ -49,5 +117,6 @@ class FilterModule(object):
     def filters(self):
         return {
             "mesh_plan": mesh_plan,
+            "mesh_planning": mesh_planning,
             "mesh_link_psk": mesh_link_psk,
         }

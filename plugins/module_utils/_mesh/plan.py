@@ -5,7 +5,8 @@
 This is a private module of the routevpn.mesh collection; its interface may
 change without notice.  It is pure Python (no Ansible imports, no I/O) so that
 the planner can be tested in milliseconds and reused by filters, lookups and
-benchmarks alike.  docs/plan.md describes the allocation rules and the output.
+benchmarks alike.  docs/plan.md describes the allocation rules, the output and
+the rule table of every input (inputs.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,37 +17,37 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import re
+
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import (
+    GATEWAY_ID_MAX,
+    IF_ID_MAX,
+    IFNAMSIZ,
+    LINK,
+    MESH,
+    OUTPUT,
+    PSK_MIN_LENGTH,
+    RULES,
+    SITE,
+    SITE_NAME,
+    InputError,
+    Integer,
+    Special,
+    Untemplatable,
+    as_int,
+    asn_problem,
+    endpoint_problem,
+    host_name_problem,
+    ike_id_kind,
+    interface_name_problem,
+    network_problem,
+    shown,
+    suggestion,
+    type_name,
+)
 
 PLAN_VERSION = 1
-GATEWAY_ID_MAX = 65535
-IF_ID_MAX = 0xFFFFFFFF
-IFNAMSIZ = 15
-DEFAULTS = {
-    "routevpn_tunnel_type": "xfrm",
-    "routevpn_ike_daemon": "strongswan",
-    "routevpn_auth": "psk",
-    "routevpn_if_id_base": 4096,
-    "routevpn_interface_prefix": "rv-",
-}
-TUNNEL_TYPES = ("xfrm", "vti")
-IKE_DAEMONS = ("strongswan", "libreswan")
-AUTH_METHODS = ("psk", "pubkey")
-PSK_MIN_LENGTH = 16
 PSK_CONTEXT = "routevpn.mesh/psk/v1/"
-# Settings that both ends of a link must agree on, so they must be equal on
-# every gateway (normally they are group variables).
-MESH_WIDE = (
-    "routevpn_sites",
-    "routevpn_transfer_prefix_v6",
-    "routevpn_transfer_prefix_v4",
-    "routevpn_if_id_base",
-    "routevpn_psk_master",
-    "routevpn_psk_overrides",
-)
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
-
-
+VARIABLE_PREFIX = "routevpn_"
 class PlanError(Exception):
     """The inventory cannot be planned; ``problems`` lists every reason."""
 
@@ -93,40 +94,90 @@ def link_psk(master, name, overrides=None):
 
 
 class _Problems:
+    """Every problem once, sorted by host ('all' first), then variable."""
+
     def __init__(self):
-        self.items = []
+        self._found = set()
 
-    def add(self, where, message):
-        self.items.append("%s: %s" % (where, message))
+    def add(self, where, variable, message):
+        self._found.add((where, variable or "", message))
 
+    def __bool__(self):
+        return bool(self._found)
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+    __nonzero__ = __bool__
 
+    def has(self, variable):
+        return any(found[1] == variable for found in self._found)
 
-def _as_int(value):
-    """Inventory values arrive as int or as digit strings (INI inventories)."""
-    if _is_int(value):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _parse_network(text, problems, where, variable):
-    try:
-        return ipaddress.ip_network(str(text), strict=True)
-    except ValueError as exc:
-        problems.add(where, "%s: %r is not a network prefix (%s)" % (variable, text, exc))
-        return None
+    @property
+    def items(self):
+        ordered = sorted(self._found, key=lambda found: (found[0] != "all", found[0], found[1], found[2]))
+        return ["%s: %s: %s" % found if found[1] else "%s: %s" % (found[0], found[2]) for found in ordered]
 
 
-def _parse_address(text, problems, where, variable):
-    try:
-        return ipaddress.ip_address(str(text))
-    except ValueError:
-        problems.add(where, "%s: %r is not an IP address" % (variable, text))
-        return None
+class _Inputs:
+    """Every gateway's routevpn_* variables, checked against inputs.RULES.
+
+    ``value(host, variable)`` is the checked value, the rule's default when
+    unset, or None when the value was refused (the refusal is a problem
+    already, and checks that depend on it are skipped).
+    """
+
+    def __init__(self, hostvars, names, problems):
+        self.checked = dict((name, {}) for name in names)
+        self.refused = dict((name, set()) for name in names)
+        self.raw = dict((name, {}) for name in names)
+        untemplatable = {}  # variable -> {host: message}
+        for name in names:
+            variables = hostvars[name]
+            if not hasattr(variables, "keys"):
+                problems.add(name, "", "its variables are %s, not a mapping" % type_name(variables))
+                continue
+            for variable in sorted(key for key in variables.keys()
+                                   if isinstance(key, str) and key.startswith(VARIABLE_PREFIX)):
+                value = variables[variable]
+                if isinstance(value, Untemplatable):
+                    untemplatable.setdefault(variable, {})[name] = value.message
+                    self.refused[name].add(variable)
+                else:
+                    self._check(name, variable, value, problems)
+        for variable, messages in sorted(untemplatable.items()):
+            # A group variable that fails on every gateway is one problem, not one per gateway.
+            everywhere = len(messages) == len(names) and len(set(messages.values())) == 1
+            for name, message in sorted(messages.items()):
+                problems.add("all" if everywhere and len(names) > 1 else name, variable,
+                             "could not be templated: %s" % message)
+
+    def _check(self, name, variable, value, problems):
+        rule = RULES.get(variable)
+        if rule is None:
+            near = suggestion(variable)
+            problems.add(name, variable, "unknown variable; no role of routevpn.mesh reads it%s"
+                         % ("; did you mean %s?" % near if near else " (docs/plan.md lists them all)"))
+            return
+        if rule.scope == OUTPUT:
+            return
+        self.raw[name][variable] = value
+        if isinstance(rule.check, Special):
+            self.checked[name][variable] = value
+            return
+        try:
+            self.checked[name][variable] = rule.check(value)
+        except InputError as exc:
+            message = ("must be %s" % rule.allowed) if rule.secret else "%s" % exc
+            problems.add("all" if rule.scope == MESH else name, variable, message)
+            self.refused[name].add(variable)
+
+    def is_set(self, name, variable):
+        return variable in self.raw[name]
+
+    def value(self, name, variable):
+        if variable in self.refused[name]:
+            return None
+        if variable in self.checked[name]:
+            return self.checked[name][variable]
+        return RULES[variable].default
 
 
 class _Site:
@@ -134,7 +185,6 @@ class _Site:
         self.name = name
         self.asn = asn
         self.prefixes = prefixes
-        self.gateways = []
 
 
 class _Gateway:
@@ -146,173 +196,290 @@ class _Gateway:
         self.tunnel_type = None
         self.ike_daemon = None
         self.auth = None
-        self.ike_id = name
+        self.ike_id = None
+        self.ike_id_kind = None
         self.router_id = None
         self.router_id_explicit = False
         self.interface_prefix = None
         self.reserved_if_ids = set()
+        self.lan_networks = []  # (interface, ip_interface)
 
 
-def _mesh_wide_settings(hostvars, names, problems):
-    """Read the settings both ends of a link share; they must be equal everywhere."""
+def _mesh_wide_settings(inputs, names, problems):
+    """The value of each mesh-wide setting, which must be the same on every gateway."""
     settings = {}
-    for variable in MESH_WIDE:
-        first_host, first_value = None, None
+    for variable, rule in sorted(RULES.items()):
+        if rule.scope != MESH:
+            continue
+        first = None
         for name in names:
-            value = hostvars[name].get(variable)
-            if first_host is None:
-                first_host, first_value = name, value
-            elif value != first_value:
-                shown = "<secret>" if "psk" in variable else repr(value)
-                problems.add(
-                    name,
-                    "%s %s differs from %s's; it is mesh-wide (set it once, in group_vars)"
-                    % (variable, shown, first_host),
-                )
-        settings[variable] = first_value
+            if variable in inputs.refused[name] and not inputs.is_set(name, variable):
+                continue  # could not be templated: reported already
+            raw = inputs.raw[name].get(variable)
+            if first is None:
+                first = (name, raw)
+            elif raw != first[1]:
+                theirs = "not set" if raw is None else ("<secret>" if rule.secret else shown(raw))
+                problems.add(name, variable, "%s differs from %s's; it is mesh-wide (set it once, in group_vars)"
+                             % (theirs, first[0]))
+        settings[variable] = inputs.value(first[0], variable) if first else rule.default
     return settings
 
 
 def _read_sites(raw_sites, problems):
-    where = "routevpn_sites"
+    variable = "routevpn_sites"
     sites = {}
+    if raw_sites is None:
+        problems.add("all", variable, "missing; it must map each site name to {asn, prefixes}")
+        return sites
     if not isinstance(raw_sites, dict) or not raw_sites:
-        problems.add("all", "routevpn_sites: missing or empty; it must map each site name to {asn, prefixes}")
+        problems.add("all", variable, "%s; it must be a dict mapping each site name to {asn, prefixes}"
+                     % ("empty" if isinstance(raw_sites, dict) else "is %s" % type_name(raw_sites)))
         return sites
     asn_owner = {}
-    for site_name in sorted(raw_sites):
+    for site_name in sorted(raw_sites, key=repr):
         spec = raw_sites[site_name]
-        label = "%s.%s" % (where, site_name)
-        if not isinstance(spec, dict):
-            problems.add("all", "%s: must be a dict with asn (and optional prefixes)" % label)
+        try:
+            SITE_NAME(site_name)
+        except InputError as exc:
+            problems.add("all", variable, "site name %s" % exc)
             continue
-        asn = _as_int(spec.get("asn"))
-        if asn is None or not 1 <= asn <= 4294967295:
-            problems.add("all", "%s.asn: %r is not an AS number (1..4294967295)" % (label, spec.get("asn")))
-            asn = None
-        elif asn in asn_owner:
-            problems.add(
-                "all", "%s.asn: %d is already the AS of site %s; each site needs its own AS for eBGP"
-                % (label, asn, asn_owner[asn])
-            )
+        label = "%s.%s" % (variable, site_name)
+        if not isinstance(spec, dict):
+            problems.add("all", label, "is %s; it must be a dict with asn (and optional prefixes)"
+                         % type_name(spec))
+            continue
+        for key in sorted((key for key in spec if key not in ("asn", "prefixes")), key=repr):
+            problems.add("all", label, "unknown key %s; a site has asn and prefixes" % shown(key))
+        asn = None
+        if "asn" not in spec:
+            problems.add("all", label + ".asn", "missing (the site's AS number)")
         else:
+            try:
+                asn = as_int(spec["asn"], 1, 4294967295, "an AS number")
+                reserved = asn_problem(asn)
+                if reserved:
+                    raise InputError("%s; use a private AS (64512-65534, 4200000000-4294967294) or your own"
+                                     % reserved)
+            except InputError as exc:
+                problems.add("all", label + ".asn", str(exc))
+                asn = None
+        if asn is not None and asn in asn_owner:
+            problems.add("all", label + ".asn", "%d is already the AS of site %s; each site needs its own AS "
+                         "for eBGP" % (asn, asn_owner[asn]))
+        elif asn is not None:
             asn_owner[asn] = site_name
         prefixes = []
-        raw_prefixes = spec.get("prefixes") or []
+        raw_prefixes = spec.get("prefixes")
+        if raw_prefixes is None:
+            raw_prefixes = []
         if not isinstance(raw_prefixes, list):
-            problems.add("all", "%s.prefixes: must be a list of prefixes" % label)
+            problems.add("all", label + ".prefixes", "is %s; it must be a list of prefixes" % type_name(raw_prefixes))
             raw_prefixes = []
         for text in raw_prefixes:
             network = _parse_network(text, problems, "all", label + ".prefixes")
-            if network is not None:
+            if network is None:
+                continue
+            why = network_problem(network) or (network.is_link_local and "a link-local range")
+            if why:
+                problems.add("all", label + ".prefixes", "%s is %s; a site prefix is a private network of the "
+                             "site" % (network, why))
+            else:
                 prefixes.append(network)
         sites[site_name] = _Site(site_name, asn, prefixes)
     return sites
 
 
-def _read_gateway(name, hv, sites, problems):
+def _parse_network(text, problems, where, variable):
+    if not isinstance(text, str):
+        problems.add(where, variable, "%s is %s, not a prefix such as 10.1.0.0/16" % (shown(text), type_name(text)))
+        return None
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        problems.add(where, variable, "%s is not a network prefix (%s)" % (shown(text), exc))
+        return None
+    if "/" not in text:
+        problems.add(where, variable, "%s has no prefix length; write %s" % (shown(text), network))
+        return None
+    return network
+
+
+def _parse_address(text, problems, where, variable):
+    if not isinstance(text, str):
+        problems.add(where, variable, "%s is %s, not an IP address" % (shown(text), type_name(text)))
+        return None
+    if text.strip() == "":
+        problems.add(where, variable, "empty; give the address")
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        problems.add(where, variable, "%s is not an IP address" % shown(text))
+        return None
+
+
+def _read_gateway(name, inputs, sites, problems):
     gw = _Gateway(name)
+    naming = host_name_problem(name)
+    if naming:
+        problems.add(name, "inventory_hostname", naming)
 
-    def setting(variable):
-        value = hv.get(variable)
-        return DEFAULTS.get(variable) if value is None else value
-
-    raw_id = hv.get("routevpn_gateway_id")
-    gateway_id = _as_int(raw_id)
-    if raw_id is None:
-        problems.add(name, "routevpn_gateway_id: missing (a unique, stable number 1..%d)" % GATEWAY_ID_MAX)
-    elif gateway_id is None or not 1 <= gateway_id <= GATEWAY_ID_MAX:
-        problems.add(name, "routevpn_gateway_id: %r is not a number 1..%d" % (raw_id, GATEWAY_ID_MAX))
+    if not inputs.is_set(name, "routevpn_gateway_id"):
+        if "routevpn_gateway_id" not in inputs.refused[name]:
+            problems.add(name, "routevpn_gateway_id", "missing (a unique, stable number 1..%d)" % GATEWAY_ID_MAX)
     else:
-        gw.gateway_id = gateway_id
+        try:
+            gw.gateway_id = as_int(inputs.raw[name]["routevpn_gateway_id"], 1, GATEWAY_ID_MAX)
+        except InputError as exc:
+            problems.add(name, "routevpn_gateway_id", str(exc))
 
-    site = hv.get("routevpn_site")
-    if site is None:
-        problems.add(name, "routevpn_site: missing")
+    site = inputs.raw[name].get("routevpn_site")
+    if not inputs.is_set(name, "routevpn_site"):
+        if "routevpn_site" not in inputs.refused[name]:
+            problems.add(name, "routevpn_site", "missing (one of routevpn_sites: %s)"
+                         % (", ".join(sorted(sites)) or "none"))
+    elif not isinstance(site, str):
+        problems.add(name, "routevpn_site", "%s is %s, not a site name" % (shown(site), type_name(site)))
     elif site not in sites:
-        problems.add(name, "routevpn_site: unknown site %r (routevpn_sites has: %s)"
-                     % (site, ", ".join(sorted(sites)) or "none"))
+        problems.add(name, "routevpn_site", "unknown site %s (routevpn_sites has: %s)"
+                     % (shown(site), ", ".join(sorted(sites)) or "none"))
     else:
         gw.site = site
 
-    raw_public = hv.get("routevpn_public_address")
-    if raw_public is None:
-        problems.add(name, "routevpn_public_address: missing (the IKE endpoint, IPv4 or IPv6)")
+    _read_public_addresses(gw, inputs, problems)
+
+    gw.tunnel_type = inputs.value(name, "routevpn_tunnel_type")
+    gw.ike_daemon = inputs.value(name, "routevpn_ike_daemon")
+    gw.auth = inputs.value(name, "routevpn_auth")
+    gw.interface_prefix = inputs.value(name, "routevpn_interface_prefix")
+    gw.reserved_if_ids = set(inputs.value(name, "routevpn_reserved_if_ids") or [])
+
+    ike_id = inputs.raw[name].get("routevpn_ike_id")
+    if ike_id is None or ike_id == "":
+        if "routevpn_ike_id" not in inputs.refused[name] and not naming:
+            gw.ike_id, gw.ike_id_kind = name, ike_id_kind(name)
+    elif not isinstance(ike_id, str) or ike_id_kind(ike_id) is None:
+        problems.add(name, "routevpn_ike_id", "%s is not an IKE identity: use %s"
+                     % (shown(ike_id), RULES["routevpn_ike_id"].allowed))
     else:
-        for text in raw_public if isinstance(raw_public, list) else [raw_public]:
-            address = _parse_address(text, problems, name, "routevpn_public_address")
-            if address is None:
-                continue
-            family = "ipv%d" % address.version
-            if family in gw.public:
-                problems.add(name, "routevpn_public_address: two %s addresses (%s, %s); give at most one per family"
-                             % (family, gw.public[family], address))
-            else:
-                gw.public[family] = address
+        gw.ike_id, gw.ike_id_kind = ike_id, ike_id_kind(ike_id)
+        if gw.ike_id_kind == "dn" and gw.auth != "pubkey":
+            problems.add(name, "routevpn_ike_id", "%s is a DN, which only a certificate can prove "
+                         "(routevpn_auth: pubkey)" % shown(ike_id))
 
-    for attribute, variable, allowed in (
-        ("tunnel_type", "routevpn_tunnel_type", TUNNEL_TYPES),
-        ("ike_daemon", "routevpn_ike_daemon", IKE_DAEMONS),
-        ("auth", "routevpn_auth", AUTH_METHODS),
-    ):
-        value = setting(variable)
-        if value not in allowed:
-            problems.add(name, "%s: %r is not one of %s" % (variable, value, ", ".join(allowed)))
-        else:
-            setattr(gw, attribute, value)
-
-    gw.ike_id = str(hv.get("routevpn_ike_id") or name)
-    router_id = hv.get("routevpn_router_id")
+    router_id = inputs.raw[name].get("routevpn_router_id")
     if router_id is not None:
         address = _parse_address(router_id, problems, name, "routevpn_router_id")
         if address is not None and address.version != 4:
-            problems.add(name, "routevpn_router_id: %s must be written as an IPv4 address" % router_id)
+            problems.add(name, "routevpn_router_id", "%s must be written as an IPv4 address" % router_id)
+        elif address is not None and int(address) == 0:
+            problems.add(name, "routevpn_router_id", "0.0.0.0 is not a BGP identifier (RFC 6286: non-zero)")
         elif address is not None:
             gw.router_id = str(address)
             gw.router_id_explicit = True
     elif gw.gateway_id is not None:
         gw.router_id = str(ipaddress.IPv4Address(gw.gateway_id))
 
-    prefix = setting("routevpn_interface_prefix")
-    if not isinstance(prefix, str) or not _IFNAME_RE.match(prefix):
-        problems.add(name, "routevpn_interface_prefix: %r is not usable in an interface name" % (prefix,))
-    else:
-        gw.interface_prefix = prefix
-
-    reserved = hv.get("routevpn_reserved_if_ids") or []
-    for value in reserved if isinstance(reserved, list) else [reserved]:
-        number = _as_int(value)
-        if number is None:
-            problems.add(name, "routevpn_reserved_if_ids: %r is not a number" % (value,))
-        else:
-            gw.reserved_if_ids.add(number)
-
-    _check_private_interfaces(name, hv.get("routevpn_private_interfaces"), problems)
+    _read_private_interfaces(gw, inputs, problems)
+    _check_gateway_settings(gw, inputs, problems)
     return gw
 
 
-def _check_private_interfaces(name, interfaces, problems):
+def _read_public_addresses(gw, inputs, problems):
+    variable = "routevpn_public_address"
+    if not inputs.is_set(gw.name, variable):
+        if variable not in inputs.refused[gw.name]:
+            problems.add(gw.name, variable, "missing (the IKE endpoint, IPv4 or IPv6)")
+        return
+    raw = inputs.raw[gw.name][variable]
+    texts = raw if isinstance(raw, list) else [raw]
+    if not texts:
+        problems.add(gw.name, variable, "an empty list; give the IKE endpoint (at most one address per family)")
+    if len(texts) > 2:
+        problems.add(gw.name, variable, "%d addresses; give at most one per family" % len(texts))
+        return
+    for text in texts:
+        address = _parse_address(text, problems, gw.name, variable)
+        if address is None:
+            continue
+        why = endpoint_problem(address)
+        family = "ipv%d" % address.version
+        if why:
+            problems.add(gw.name, variable, "%s is %s; an IKE endpoint must be a unicast address the peers "
+                         "reach across the internet or a private WAN" % (address, why))
+        elif family in gw.public:
+            problems.add(gw.name, variable, "two %s addresses (%s, %s); give at most one per family"
+                         % (family, gw.public[family], address))
+        else:
+            gw.public[family] = address
+
+
+def _read_private_interfaces(gw, inputs, problems):
     variable = "routevpn_private_interfaces"
+    interfaces = inputs.raw[gw.name].get(variable)
     if interfaces is None:
         return
     if not isinstance(interfaces, list):
-        problems.add(name, "%s: must be a list of interface names or {name, addresses} dicts" % variable)
+        problems.add(gw.name, variable, "is %s; it must be a list of interface names or {name, addresses} dicts"
+                     % type_name(interfaces))
         return
+    seen = set()
     for item in interfaces:
-        ifname, addresses = (item.get("name"), item.get("addresses") or []) if isinstance(item, dict) else (item, [])
-        if not isinstance(ifname, str) or not _IFNAME_RE.match(ifname) or len(ifname) > IFNAMSIZ:
-            problems.add(name, "%s: %r is not a valid interface name (at most %d characters)"
-                         % (variable, ifname, IFNAMSIZ))
+        addresses = []
+        if isinstance(item, dict):
+            for key in sorted((key for key in item if key not in ("name", "addresses")), key=repr):
+                problems.add(gw.name, variable, "unknown key %s; an interface has name and addresses" % shown(key))
+            ifname, addresses = item.get("name"), item.get("addresses")
+            if addresses is None:
+                addresses = []
+            elif not isinstance(addresses, list):
+                problems.add(gw.name, variable, "%s: addresses is %s, not a list" % (shown(ifname),
+                                                                                     type_name(addresses)))
+                addresses = []
+        else:
+            ifname = item
+        naming = interface_name_problem(ifname)
+        if naming:
+            problems.add(gw.name, variable, naming)
+            continue
+        if ifname in seen:
+            problems.add(gw.name, variable, "%s is listed twice" % ifname)
+        seen.add(ifname)
+        if gw.interface_prefix and ifname.startswith(gw.interface_prefix):
+            problems.add(gw.name, variable, "%s starts with routevpn_interface_prefix %s, whose interfaces the "
+                         "tunnels role owns (and deletes when unplanned)" % (ifname, shown(gw.interface_prefix)))
         for text in addresses:
             try:
-                ipaddress.ip_interface(str(text))
-                if "/" not in str(text):
+                if not isinstance(text, str) or "/" not in text:
                     raise ValueError
+                address = ipaddress.ip_interface(text)
             except ValueError:
-                problems.add(name, "%s: %s: %r is not an address with a prefix length"
-                             % (variable, ifname, text))
+                problems.add(gw.name, variable, "%s: %s is not an address with a prefix length"
+                             % (ifname, shown(text)))
+                continue
+            why = endpoint_problem(address.ip) if not address.ip.is_link_local else None
+            if why:
+                problems.add(gw.name, variable, "%s: %s is %s" % (ifname, text, why))
+            else:
+                gw.lan_networks.append((ifname, address))
 
 
+def _check_gateway_settings(gw, inputs, problems):
+    """Settings whose values depend on each other on one gateway."""
+    hold = inputs.value(gw.name, "routevpn_bird_hold_time")
+    keepalive = inputs.value(gw.name, "routevpn_bird_keepalive_time")
+    if hold and keepalive and keepalive >= hold:
+        problems.add(gw.name, "routevpn_bird_keepalive_time", "%d is not below routevpn_bird_hold_time %d "
+                     "(BGP sends keepalives within the hold time; a third of it is usual)" % (keepalive, hold))
+    hello = inputs.value(gw.name, "routevpn_bird_ospf_hello")
+    dead = inputs.value(gw.name, "routevpn_bird_ospf_dead")
+    if hello and dead and dead <= hello:
+        problems.add(gw.name, "routevpn_bird_ospf_dead", "%d is not above routevpn_bird_ospf_hello %d"
+                     % (dead, hello))
+    if inputs.value(gw.name, "routevpn_tcp_mss") and inputs.value(gw.name, "routevpn_tcp_mss_clamp") is False:
+        problems.add(gw.name, "routevpn_tcp_mss", "is set but routevpn_tcp_mss_clamp is false; set "
+                     "routevpn_tcp_mss_clamp: true for it to take effect")
 class _TransferPool:
     """Hands out the /127 (IPv6) or /31 (IPv4) of a link from its index."""
 
@@ -328,40 +495,107 @@ class _TransferPool:
 
     def check(self, links, problems):
         if self.capacity == 0:
-            problems.add("all", "%s: %s is too small for even one /%d link"
-                         % (self.variable, self.network, self.link_length))
+            problems.add("all", self.variable, "%s is too small for even one /%d link"
+                         % (self.network, self.link_length))
             return False
         overflow = [link for link in links if link["index"] >= self.capacity]
         if overflow:
             worst = max(overflow, key=lambda link: link["index"])
             problems.add(
-                "all",
-                "%s: %s holds %d /%d links (indices 0..%d) but %d link(s) need more, up to link %s "
+                "all", self.variable,
+                "%s holds %d /%d links (indices 0..%d) but %d link(s) need more, up to link %s "
                 "(%s) with index %d; use a shorter prefix or smaller routevpn_gateway_id values"
-                % (self.variable, self.network, self.capacity, self.link_length, self.capacity - 1,
+                % (self.network, self.capacity, self.link_length, self.capacity - 1,
                    len(overflow), worst["name"], " <-> ".join(worst["gateways"]), worst["index"]),
             )
             return False
         return True
 
 
+
+
 def _transfer_pools(settings, problems):
     pools = {}
     for family, variable in (("v6", "routevpn_transfer_prefix_v6"), ("v4", "routevpn_transfer_prefix_v4")):
         text = settings.get(variable)
-        if not text:
+        if text is None or text == "":
             continue
         network = _parse_network(text, problems, "all", variable)
         if network is None:
             continue
         if "v%d" % network.version != family:
-            problems.add("all", "%s: %s is not an IP%s prefix" % (variable, text, family))
+            problems.add("all", variable, "%s is not an IP%s prefix" % (text, family))
+            continue
+        why = network_problem(network)
+        if why:
+            problems.add("all", variable, "%s is %s" % (network, why))
             continue
         pools[family] = _TransferPool(variable, network)
-    if not pools and not any("routevpn_transfer_prefix" in p for p in problems.items):
-        problems.add("all", "routevpn_transfer_prefix_v6: missing (and no routevpn_transfer_prefix_v4); "
+    if not pools and not (problems.has("routevpn_transfer_prefix_v6") or problems.has("routevpn_transfer_prefix_v4")):
+        problems.add("all", "routevpn_transfer_prefix_v6", "missing (and no routevpn_transfer_prefix_v4); "
                      "the links need transfer addresses")
     return pools
+
+
+def _check_overlaps(sites, pools, gateways, problems):
+    """Site prefixes, transfer pools and public addresses must not overlap (a sweep over sorted ranges)."""
+    ranges = []
+    for site in sites.values():
+        for network in site.prefixes:
+            ranges.append((network, "routevpn_sites.%s.prefixes" % site.name, "site %s's prefix %s"
+                           % (site.name, network)))
+    for pool in pools.values():
+        ranges.append((pool.network, pool.variable, "the transfer pool %s" % pool.network))
+    ranges.sort(key=lambda item: (item[0].version, int(item[0].network_address), -item[0].prefixlen))
+    widest = None
+    for network, variable, label in ranges:
+        if widest is not None and widest[0].version == network.version and \
+                int(network.network_address) <= int(widest[0].broadcast_address):
+            problems.add("all", variable, "%s overlaps %s; the mesh routes each prefix to one site"
+                         % (label, widest[2]))
+        if widest is None or widest[0].version != network.version or \
+                int(network.broadcast_address) > int(widest[0].broadcast_address):
+            widest = (network, variable, label)
+    for gw in gateways:
+        for address in gw.public.values():
+            for pool in pools.values():
+                if address in pool.network:
+                    problems.add(gw.name, "routevpn_public_address", "%s is inside the transfer pool %s (%s); "
+                                 "IKE would be routed into the tunnels it carries" % (address, pool.network,
+                                                                                     pool.variable))
+        for ifname, address in gw.lan_networks:
+            for pool in pools.values():
+                if address.network.overlaps(pool.network):
+                    problems.add(gw.name, "routevpn_private_interfaces", "%s: %s overlaps the transfer pool %s (%s)"
+                                 % (ifname, address, pool.network, pool.variable))
+
+
+def _check_agreement(gateways, links, inputs, problems):
+    """Settings both ends of a link, or the gateways of a site, must agree on."""
+    for variable, rule in sorted(RULES.items()):
+        if rule.scope == LINK and variable != "routevpn_auth":
+            for link in links:
+                lo, hi = link["_ends"]
+                if variable != "routevpn_bfd" and not (inputs.value(lo.name, "routevpn_bfd")
+                                                       and inputs.value(hi.name, "routevpn_bfd")):
+                    continue  # BFD timers matter only where BFD runs
+                mine, theirs = inputs.value(lo.name, variable), inputs.value(hi.name, variable)
+                if mine is not None and theirs is not None and mine != theirs:
+                    problems.add("%s, %s" % (lo.name, hi.name), variable,
+                                 "link %s joins %s (%s) and %s (%s); both ends of a link must agree (%s)"
+                                 % (link["name"], lo.name, mine, hi.name, theirs, rule.why))
+        elif rule.scope == SITE:
+            first = {}
+            for gw in gateways:
+                value = inputs.value(gw.name, variable)
+                if gw.site is None or value is None:
+                    continue
+                if gw.site not in first:
+                    first[gw.site] = (gw.name, value)
+                elif first[gw.site][1] != value:
+                    problems.add("%s, %s" % (first[gw.site][0], gw.name), variable,
+                                 "%s on %s, %s on %s; the gateways of site %s must agree (%s)"
+                                 % (first[gw.site][1], first[gw.site][0], value, gw.name, gw.site, rule.why))
 
 
 def _interface_name(gw, peer):
@@ -400,36 +634,44 @@ def _end(gw, peer, link, sites, family, pools_addresses):
     return end
 
 
+def check(hostvars, gateway_names):
+    """Every problem of the inventory, sorted by host then variable; [] when it can be planned."""
+    try:
+        plan(hostvars, gateway_names)
+    except PlanError as exc:
+        return exc.problems
+    return []
+
+
 def plan(hostvars, gateway_names):
     """Plan the mesh of ``gateway_names``; ``hostvars`` maps each name to its variables.
 
     Returns the plan dict of docs/plan.md; raises PlanError listing every
-    problem of the inventory.
+    problem of the inventory.  A variable whose value is an ``Untemplatable``
+    is reported as such, and the other problems are still listed.
     """
     problems = _Problems()
-    names = sorted(set(gateway_names or []))
+    names = sorted(set(gateway_names or []), key=repr)
     if not names:
         raise PlanError(["all: no gateways (the group routevpn_gateways is empty or missing)"])
     missing = [name for name in names if name not in hostvars]
     if missing:
         raise PlanError(["%s: not in the inventory's hostvars" % name for name in missing])
 
-    settings = _mesh_wide_settings(hostvars, names, problems)
+    inputs = _Inputs(hostvars, names, problems)
+    settings = _mesh_wide_settings(inputs, names, problems)
     sites = _read_sites(settings["routevpn_sites"], problems)
-    gateways = [_read_gateway(name, hostvars[name], sites, problems) for name in names]
+    gateways = [_read_gateway(name, inputs, sites, problems) for name in names]
     pools = _transfer_pools(settings, problems)
-    if_id_base = _as_int(settings["routevpn_if_id_base"] if settings["routevpn_if_id_base"] is not None
-                         else DEFAULTS["routevpn_if_id_base"])
-    if if_id_base is None or not 1 <= if_id_base <= IF_ID_MAX:
-        problems.add("all", "routevpn_if_id_base: %r is not a number 1..%d"
-                     % (settings["routevpn_if_id_base"], IF_ID_MAX))
-        if_id_base = None
+    if_id_base = settings["routevpn_if_id_base"]
 
     _check_unique(gateways, problems)
+    _check_overlaps(sites, pools, gateways, problems)
     if any(gw.auth == "psk" for gw in gateways):
-        _check_psk_settings(settings, problems)
+        _check_psk_settings(settings, inputs, names, problems)
 
-    planned = [gw for gw in gateways if gw.gateway_id is not None and gw.site is not None and gw.public]
+    planned = [gw for gw in gateways
+               if gw.gateway_id is not None and gw.site is not None and gw.public and gw.interface_prefix]
     links = []
     for i, gw_a in enumerate(planned):
         for gw_b in planned[i + 1:]:
@@ -448,49 +690,48 @@ def plan(hostvars, gateway_names):
             })
     links.sort(key=lambda link: link["index"])
 
-    usable_pools = {family: pool for family, pool in pools.items() if pool.check(links, problems)}
+    usable_pools = dict((family, pool) for family, pool in pools.items() if pool.check(links, problems))
     _check_links(links, problems)
+    _check_agreement(gateways, links, inputs, problems)
     _check_overrides(settings, links, problems)
-    if problems.items:
+    if problems:
         raise PlanError(problems.items)
 
-    hosts = {gw.name: [] for gw in gateways}
+    hosts = dict((gw.name, []) for gw in gateways)
     for link in links:
         lo, hi = link.pop("_ends")
         family = "ipv6" if "ipv6" in lo.public and "ipv6" in hi.public else "ipv4"
-        addresses = {}
+        pairs = {}
         for version, pool in usable_pools.items():
             subnet = pool.subnet(link["index"])
             first, second = subnet[0], subnet[1]
-            addresses[version] = subnet
             link["transfer_" + version] = str(subnet)
-            link.setdefault("_pairs", {})[version] = (
+            pairs[version] = (
                 ("%s/%d" % (first, subnet.prefixlen), str(second)),
                 ("%s/%d" % (second, subnet.prefixlen), str(first)),
             )
         for version in ("v6", "v4"):
             link.setdefault("transfer_" + version, None)
-        pairs = link.pop("_pairs", {})
         link["ike_family"] = family
         link["ends"] = [
-            _end(lo, hi, link, sites, family, {v: p[0] for v, p in pairs.items()}),
-            _end(hi, lo, link, sites, family, {v: p[1] for v, p in pairs.items()}),
+            _end(lo, hi, link, sites, family, dict((v, p[0]) for v, p in pairs.items())),
+            _end(hi, lo, link, sites, family, dict((v, p[1]) for v, p in pairs.items())),
         ]
         for end in link["ends"]:
             hosts[end["gateway"]].append(end)
 
     return {
         "version": PLAN_VERSION,
-        "sites": {
-            site.name: {
+        "sites": dict(
+            (site.name, {
                 "asn": site.asn,
                 "prefixes": [str(p) for p in site.prefixes],
                 "gateways": sorted(gw.name for gw in gateways if gw.site == site.name),
-            }
+            })
             for site in sites.values()
-        },
-        "gateways": {
-            gw.name: {
+        ),
+        "gateways": dict(
+            (gw.name, {
                 "site": gw.site,
                 "gateway_id": gw.gateway_id,
                 "asn": sites[gw.site].asn,
@@ -500,9 +741,9 @@ def plan(hostvars, gateway_names):
                 "auth": gw.auth,
                 "ike_id": gw.ike_id,
                 "public_addresses": [str(gw.public[f]) for f in ("ipv6", "ipv4") if f in gw.public],
-            }
+            })
             for gw in gateways
-        },
+        ),
         "links": links,
         "hosts": hosts,
     }
@@ -525,80 +766,93 @@ def _check_unique(gateways, problems):
                 continue
             if attribute == "router_id" and not (gw.router_id_explicit or owner[value].router_id_explicit):
                 continue  # both derived from one gateway id: reported once, as that id
-            problems.add(gw.name, "%s %s is already used by %s" % (variable, value, owner[value].name))
+            problems.add(gw.name, variable, "%s is already used by %s" % (value, owner[value].name))
             if attribute == "gateway_id":
                 gw.gateway_id = None
     owner = {}
     for gw in gateways:
         for address in gw.public.values():
             if address in owner:
-                problems.add(gw.name, "routevpn_public_address %s is already the address of %s"
+                problems.add(gw.name, "routevpn_public_address", "%s is already the address of %s"
                              % (address, owner[address]))
             else:
                 owner[address] = gw.name
 
 
-def _check_psk_settings(settings, problems):
+def _check_psk_settings(settings, inputs, names, problems):
     master = settings.get("routevpn_psk_master")
-    if not master:
-        problems.add("all", "routevpn_psk_master: missing; per-link PSKs derive from it "
+    if any("routevpn_psk_master" in inputs.refused[name] for name in names):
+        return  # could not be templated: reported already
+    if master is None or master == "":
+        problems.add("all", "routevpn_psk_master", "missing; per-link PSKs derive from it "
                      "(or set routevpn_auth: pubkey)")
-    elif not isinstance(master, str) or len(master) < PSK_MIN_LENGTH:
-        problems.add("all", "routevpn_psk_master: too short; use at least %d characters "
+    elif not isinstance(master, str):
+        problems.add("all", "routevpn_psk_master", "is %s; it must be a string of at least %d characters"
+                     % (type_name(master), PSK_MIN_LENGTH))
+    elif len(master) < PSK_MIN_LENGTH:
+        problems.add("all", "routevpn_psk_master", "too short; use at least %d characters "
                      "(e.g. `openssl rand -base64 32`, kept in a vault)" % PSK_MIN_LENGTH)
 
 
 def _check_overrides(settings, links, problems):
-    overrides = settings.get("routevpn_psk_overrides") or {}
+    overrides = settings.get("routevpn_psk_overrides")
+    if overrides is None:
+        return
     if not isinstance(overrides, dict):
-        problems.add("all", "routevpn_psk_overrides: must map link names (e.g. '11-21') to secrets")
+        problems.add("all", "routevpn_psk_overrides", "is %s; it must map link names (e.g. '11-21') to secrets"
+                     % type_name(overrides))
         return
     names = set(link["name"] for link in links)
-    for name in sorted(overrides):
+    for name in sorted(overrides, key=repr):
         if name not in names:
-            problems.add("all", "routevpn_psk_overrides: %s is not a link of this mesh" % name)
+            problems.add("all", "routevpn_psk_overrides", "%s is not a link of this mesh" % shown(name))
         elif not isinstance(overrides[name], str) or len(overrides[name]) < PSK_MIN_LENGTH:
-            problems.add("all", "routevpn_psk_overrides: the secret of link %s is shorter than %d characters"
-                         % (name, PSK_MIN_LENGTH))
+            problems.add("all", "routevpn_psk_overrides", "the secret of link %s is not a string of at least %d "
+                         "characters" % (name, PSK_MIN_LENGTH))
+
+
+_IDENTITY_KINDS_OF_LIBRESWAN = ("dns", "email")
 
 
 def _check_links(links, problems):
     used = {}
     for link in links:
         lo, hi = link["_ends"]
+        pair = "%s, %s" % (lo.name, hi.name)
         if not set(lo.public) & set(hi.public):
-            problems.add(
-                "%s, %s" % (lo.name, hi.name),
-                "routevpn_public_address: no address family in common (%s is %s, %s is %s); "
-                "give one of them an address of the other's family"
-                % (lo.name, "/".join(sorted(lo.public)), hi.name, "/".join(sorted(hi.public))),
-            )
+            problems.add(pair, "routevpn_public_address",
+                         "no address family in common (%s is %s, %s is %s); give one of them an address of the "
+                         "other's family" % (lo.name, "/".join(sorted(lo.public)), hi.name,
+                                             "/".join(sorted(hi.public))))
         if lo.auth and hi.auth and lo.auth != hi.auth:
             # Each end's configuration names one method for both sides: a psk
             # end would wait for a PSK the certificate end never sends.
-            problems.add(
-                "%s, %s" % (lo.name, hi.name),
-                "routevpn_auth: link %s joins %s (%s) and %s (%s); both ends of a link must use the same "
-                "method" % (link["name"], lo.name, lo.auth, hi.name, hi.auth),
-            )
+            problems.add(pair, "routevpn_auth", "link %s joins %s (%s) and %s (%s); both ends of a link must use "
+                         "the same method" % (link["name"], lo.name, lo.auth, hi.name, hi.auth))
+        if "libreswan" in (lo.ike_daemon, hi.ike_daemon):
+            # libreswan's conns write identities as @name (a literal FQDN); an
+            # IP address or DN would be another ID type on the strongSwan end.
+            for gw in (lo, hi):
+                if gw.ike_id_kind and gw.ike_id_kind not in _IDENTITY_KINDS_OF_LIBRESWAN:
+                    problems.add(gw.name, "routevpn_ike_id", "%s is an %s identity, but link %s has a libreswan "
+                                 "end, whose identities are DNS names or user@DNS names"
+                                 % (shown(gw.ike_id), "IP" if gw.ike_id_kind == "ip" else "X.500 DN", link["name"]))
         if link["if_id"] is None:
             continue
         if link["if_id"] > IF_ID_MAX:
-            problems.add("all", "link %s: if_id %d exceeds %d; lower routevpn_if_id_base"
+            problems.add("all", "routevpn_if_id_base", "link %s: if_id %d exceeds %d; lower routevpn_if_id_base"
                          % (link["name"], link["if_id"], IF_ID_MAX))
         for gw, peer in ((lo, hi), (hi, lo)):
             if link["if_id"] in gw.reserved_if_ids:
-                problems.add(gw.name, "routevpn_reserved_if_ids: if_id %d is reserved here but link %s "
+                problems.add(gw.name, "routevpn_reserved_if_ids", "if_id %d is reserved here but link %s "
                              "(to %s) is allocated it; change routevpn_if_id_base"
                              % (link["if_id"], link["name"], peer.name))
-            if gw.interface_prefix is None:
-                continue
             ifname = _interface_name(gw, peer)
             if len(ifname) > IFNAMSIZ:
-                problems.add(gw.name, "routevpn_interface_prefix: interface %s (link %s) is longer than %d "
+                problems.add(gw.name, "routevpn_interface_prefix", "interface %s (link %s) is longer than %d "
                              "characters" % (ifname, link["name"], IFNAMSIZ))
             key = (gw.name, ifname)
             if key in used:
-                problems.add(gw.name, "interface %s is planned for links %s and %s"
+                problems.add(gw.name, "routevpn_interface_prefix", "interface %s is planned for links %s and %s"
                              % (ifname, used[key], link["name"]))
             used[key] = link["name"]

@@ -31,7 +31,7 @@ def test_mesh_plan_filter_rejects_wrong_input_types():
 def test_mesh_plan_filter_turns_plan_errors_into_filter_errors():
     hostvars = inventory({1: 1, 2: 1})
     hostvars["v2-1"]["routevpn_gateway_id"] = 11
-    with pytest.raises(AnsibleFilterError, match="v2-1: routevpn_gateway_id 11 is already used by v1-1"):
+    with pytest.raises(AnsibleFilterError, match="v2-1: routevpn_gateway_id: 11 is already used by v1-1"):
         mesh_plan(hostvars, ["v1-1", "v2-1"])
 
 
@@ -67,7 +67,7 @@ def test_mesh_playbook_stops_in_its_first_play_with_every_problem(tmp_path):
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    for problem in ("v1-2: routevpn_gateway_id 11 is already used by v1-1",
+    for problem in ("v1-2: routevpn_gateway_id: 11 is already used by v1-1",
                     "v2-1: routevpn_site: unknown site 'mars'",
                     "v2-2: routevpn_public_address: '2001:db8:2::1:zz' is not an IP address"):
         assert problem in output
