@@ -20,6 +20,7 @@ __metaclass__ = type
 
 import difflib
 import ipaddress
+import json
 import re
 
 IFNAMSIZ = 15
@@ -613,3 +614,29 @@ def ike_id_kind(text):
     if len(text) <= 255 and _DN_RE.match(text) and not text.endswith(" "):
         return "dn"
     return None
+
+
+_SCOPE_TEXT = {
+    GATEWAY: "per gateway",
+    MESH: "mesh-wide: equal on every gateway",
+    SITE: "equal on a site's gateways",
+    LINK: "equal on both ends of a link",
+    OUTPUT: "set by the collection",
+}
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def rule_table_markdown():
+    """docs/plan.md's table of every input, from RULES (scripts/plan-rules writes it there)."""
+    lines = ["| variable | scope | allowed | default | why | read by |", "|---|---|---|---|---|---|"]
+    for name in sorted(RULES):
+        rule = RULES[name]
+        default = "" if rule.default is None else "`%s`" % (
+            rule.default if isinstance(rule.default, str) else json.dumps(rule.default))
+        lines.append("| `%s` | %s | %s | %s | %s | %s |" % (
+            name, _SCOPE_TEXT[rule.scope], _cell(rule.allowed), _cell(default), _cell(rule.why),
+            ", ".join(rule.roles)))
+    return "\n".join(lines) + "\n"

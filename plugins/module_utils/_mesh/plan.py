@@ -170,7 +170,7 @@ class _Inputs:
             self.refused[name].add(variable)
 
     def is_set(self, name, variable):
-        return variable in self.raw[name]
+        return self.raw[name].get(variable) is not None
 
     def value(self, name, variable):
         if variable in self.refused[name]:
@@ -240,6 +240,8 @@ def _read_sites(raw_sites, problems):
     for site_name in sorted(raw_sites, key=repr):
         spec = raw_sites[site_name]
         try:
+            if not isinstance(site_name, str):
+                raise InputError("%s is %s, not a string (quote it in YAML)" % (shown(site_name), type_name(site_name)))
             SITE_NAME(site_name)
         except InputError as exc:
             problems.add("all", variable, "site name %s" % exc)
