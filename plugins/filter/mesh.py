@@ -22,6 +22,9 @@ class _NotTemplated(Exception):
 
 
 def _undefined_message(value):
+    if "vault" in type(value).__name__.lower():
+        return ("it is encrypted with ansible-vault and no matching vault password was given "
+                "(--ask-vault-pass or --vault-password-file)")
     try:
         return value._undefined_message  # pylint: disable=protected-access
     except Exception:  # pylint: disable=broad-except

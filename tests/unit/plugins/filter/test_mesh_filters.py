@@ -1,5 +1,6 @@
 """The mesh filters, alone and inside playbooks/mesh.yml's validation play."""
 
+import copy
 import subprocess
 
 import pytest
@@ -76,3 +77,68 @@ def test_mesh_playbook_stops_in_its_first_play_with_every_problem(tmp_path):
     for gateway in hostvars:
         assert gateway not in recap, "a gateway was contacted: " + recap
     assert "UNREACHABLE" not in output
+
+
+def _run_mesh(tmp_path, inventory_path, *extra):
+    result = subprocess.run(
+        [ansible_bin("ansible-playbook"), "-i", str(inventory_path), "routevpn.mesh.mesh"] + list(extra),
+        capture_output=True, text=True, env=ansible_env(tmp_path), timeout=300, check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_an_unloaded_vault_a_typo_and_a_hostile_name_are_three_problems_each_listed_once(tmp_path):
+    hostvars = inventory({1: 1, 2: 1})
+    password = tmp_path / "vault-password"
+    password.write_text("correct horse battery staple\n")
+    encrypted = subprocess.run(
+        [ansible_bin("ansible-vault"), "encrypt_string", "--vault-password-file", str(password), MASTER],
+        capture_output=True, text=True, env=ansible_env(tmp_path), check=True).stdout
+    for variables in hostvars.values():
+        variables.pop("routevpn_psk_master")
+
+    def write(hosts):
+        path = _write_inventory(tmp_path, hosts)
+        path.write_text(path.read_text().replace(
+            "routevpn_gateways:\n", "routevpn_gateways:\n  vars:\n    routevpn_psk_master: " +
+            encrypted.replace("\n", "\n      ").rstrip() + "\n", 1))
+        return path
+
+    broken = copy.deepcopy(hostvars)
+    broken["v1-1"]["routevpn_ike_deamon"] = "libreswan"
+    broken["v2-1"]["routevpn_ike_id"] = "v2-1\n}\nconnections { evil {"
+    path = write(broken)
+
+    rc, output = _run_mesh(tmp_path, path)
+    assert rc != 0, output
+    expected = [
+        "all: routevpn_psk_master: could not be templated: it is encrypted with ansible-vault and no matching vault "
+        "password was given",
+        "v1-1: routevpn_ike_deamon: unknown variable; no role of routevpn.mesh reads it; did you mean "
+        "routevpn_ike_daemon?",
+        "v2-1: routevpn_ike_id: 'v2-1\\\\n}\\\\nconnections { evil {' is not an IKE identity",
+    ]
+    for problem in expected:
+        assert output.count(problem) == 1, (problem, output)
+    assert "the inventory has 3 problem(s)" in output
+    recap = output.split("PLAY RECAP", 1)[1]
+    assert "v1-1" not in recap and "v2-1" not in recap, recap
+
+    # Mended, and with the vault password: the plan is made and the roles would run.
+    path = write(hostvars)
+    rc, output = _run_mesh(tmp_path, path, "--vault-password-file", str(password), "--tags", "never")
+    assert rc == 0, output
+    assert "2 gateways in 2 sites, 1 links" in output
+
+
+def test_an_undefined_variable_in_one_host_leaves_the_other_problems_listed(tmp_path):
+    hostvars = inventory({1: 2, 2: 1})
+    hostvars["v2-1"]["routevpn_public_address"] = "0.0.0.0"
+    path = _write_inventory(tmp_path, hostvars)
+    # _write_inventory derives ansible_host from the id: template the id in the file only.
+    path.write_text(path.read_text().replace("routevpn_gateway_id: 12", "routevpn_gateway_id: '{{ undefined_id }}'"))
+    rc, output = _run_mesh(tmp_path, path)
+    assert rc != 0, output
+    assert output.count("v1-2: routevpn_gateway_id: could not be templated: 'undefined_id' is undefined") == 1, output
+    assert output.count("v2-1: routevpn_public_address: 0.0.0.0 is the unspecified address") == 1, output
+    assert "the inventory has 2 problem(s)" in output
