@@ -587,10 +587,11 @@ def _check_agreement(gateways, links, inputs, problems):
                                  "link %s joins %s (%s) and %s (%s); both ends of a link must agree (%s)"
                                  % (link["name"], lo.name, mine, hi.name, theirs, rule.why))
         elif rule.scope == SITE:
+            # OSPF settings: only the site's gateways that run OSPF with its routers must agree.
             first = {}
             for gw in gateways:
                 value = inputs.value(gw.name, variable)
-                if gw.site is None or value is None:
+                if gw.site is None or value is None or inputs.value(gw.name, "routevpn_bird_private_protocol") != "ospf":
                     continue
                 if gw.site not in first:
                     first[gw.site] = (gw.name, value)

@@ -148,8 +148,7 @@ def test_given_files_are_checked_and_every_problem_names_host_and_variable(tmp_p
     host_vars = {
         "v1-1": given("v1-1", "v1-1", good),
         "v1-2": {},
-        "v1-3": dict(given("v1-3", "v1-3", good), routevpn_pki_certificate="pki/v1-3.crt",
-                     routevpn_pki_private_key=str(tmp_path / "absent.key")),
+        "v1-3": dict(given("v1-3", "v1-3", good), routevpn_pki_private_key=str(tmp_path / "absent.key")),
         "v2-1": given("v2-2", "v2-2", good),
         "v2-2": given("v2-2", "v2-2", foreign),
         "v2-3": given("v2-3", "v2-1", good),
@@ -160,9 +159,8 @@ def test_given_files_are_checked_and_every_problem_names_host_and_variable(tmp_p
     expected = {
         "v1-2": "v1-2: routevpn_auth is pubkey, but routevpn_pki_certificate is not set; routevpn_pki_private_key is "
                 "not set; routevpn_pki_ca_certificate is not set.",
-        "v1-3": "v1-3: routevpn_auth is pubkey, but routevpn_pki_certificate (pki/v1-3.crt) is not an absolute path "
-                "on the controller (in the inventory, prefix it with {{ inventory_dir }}/); routevpn_pki_private_key "
-                "(%s) is not a file on the controller." % (tmp_path / "absent.key"),
+        "v1-3": "v1-3: routevpn_auth is pubkey, but routevpn_pki_private_key (%s) is not a file on the controller."
+                % (tmp_path / "absent.key"),
         "v2-1": "v2-1: routevpn_pki_certificate (%s) is not for the identity of the gateway: its subjectAltName has "
                 "DNS:v2-2, not DNS:v2-1" % (good / "gateways" / "v2-2.crt"),
         # Two CAs of the same name: the key identifiers tell them apart.
@@ -178,6 +176,12 @@ def test_given_files_are_checked_and_every_problem_names_host_and_variable(tmp_p
         assert message in checked.output, (host, checked)
     for line in key_lines(good):
         assert line not in checked.output
+
+    # A relative path is refused by the planning play, before this role runs.
+    relative = dict(host_vars, **{"v1-3": dict(host_vars["v1-3"], routevpn_pki_certificate="pki/v1-3.crt")})
+    planned = apply(tmp_path, hostvars, hosts, host_vars=relative)
+    assert planned.rc != 0, planned
+    assert "v1-3: routevpn_pki_certificate: 'pki/v1-3.crt' is not an absolute path" in planned.output, planned
 
     # The inventory's files and the own CA at once: which one is meant is unclear.
     both = apply(tmp_path, hostvars, ["v1-1"], host_vars=host_vars, extra_vars=own_ca(foreign))
