@@ -156,6 +156,11 @@ class _Inputs:
             problems.add(name, variable, "unknown variable; no role of routevpn.mesh reads it%s"
                          % ("; did you mean %s?" % near if near else " (docs/plan.md lists them all)"))
             return
+        if variable == "routevpn_mesh_plan":
+            problems.add(name, variable, "set on this gateway; the planning play computes the plan on the controller, "
+                         "and the roles would take a gateway's own plan instead, unchecked (only a role run on its "
+                         "own takes one): remove it")
+            return
         if rule.scope == OUTPUT:
             return
         self.raw[name][variable] = value
@@ -314,6 +319,9 @@ def _parse_address(text, problems, where, variable):
     if text.strip() == "":
         problems.add(where, variable, "empty; give the address")
         return None
+    if "%" in text:
+        problems.add(where, variable, "%s has a zone index (%%...); give the address alone" % shown(text))
+        return None
     try:
         return ipaddress.ip_address(text)
     except ValueError:
@@ -453,7 +461,7 @@ def _read_private_interfaces(gw, inputs, problems):
                          "tunnels role owns (and deletes when unplanned)" % (ifname, shown(gw.interface_prefix)))
         for text in addresses:
             try:
-                if not isinstance(text, str) or "/" not in text:
+                if not isinstance(text, str) or "/" not in text or "%" in text:
                     raise ValueError
                 address = ipaddress.ip_interface(text)
             except ValueError:
@@ -479,7 +487,11 @@ def _check_gateway_settings(gw, inputs, problems):
     if hello and dead and dead <= hello:
         problems.add(gw.name, "routevpn_bird_ospf_dead", "%d is not above routevpn_bird_ospf_hello %d"
                      % (dead, hello))
-    if inputs.value(gw.name, "routevpn_tcp_mss") and inputs.value(gw.name, "routevpn_tcp_mss_clamp") is False:
+    mss, mtu = inputs.value(gw.name, "routevpn_tcp_mss"), inputs.value(gw.name, "routevpn_tunnel_mtu")
+    if mss and mtu and mss > mtu - 40:
+        problems.add(gw.name, "routevpn_tcp_mss", "%d does not fit routevpn_tunnel_mtu %d (at most MTU - 40, the "
+                     "IPv4 and TCP headers)" % (mss, mtu))
+    if mss and inputs.value(gw.name, "routevpn_tcp_mss_clamp") is False:
         problems.add(gw.name, "routevpn_tcp_mss", "is set but routevpn_tcp_mss_clamp is false; set "
                      "routevpn_tcp_mss_clamp: true for it to take effect")
 class _TransferPool:
@@ -764,12 +776,16 @@ def _check_unique(gateways, problems):
             value = getattr(gw, attribute)
             if value is None:
                 continue
-            if value not in owner:
-                owner[value] = gw
+            # IKE compares DNS names and e-mail identities without regard to case.
+            key = value.lower() if attribute == "ike_id" else value
+            if key not in owner:
+                owner[key] = gw
                 continue
-            if attribute == "router_id" and not (gw.router_id_explicit or owner[value].router_id_explicit):
+            value = "%s (%s)" % (value, owner[key].ike_id) if attribute == "ike_id" and value != owner[key].ike_id \
+                else value
+            if attribute == "router_id" and not (gw.router_id_explicit or owner[key].router_id_explicit):
                 continue  # both derived from one gateway id: reported once, as that id
-            problems.add(gw.name, variable, "%s is already used by %s" % (value, owner[value].name))
+            problems.add(gw.name, variable, "%s is already used by %s" % (value, owner[key].name))
             if attribute == "gateway_id":
                 gw.gateway_id = None
     owner = {}

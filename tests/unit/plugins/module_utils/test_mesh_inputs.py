@@ -81,6 +81,8 @@ CASES = [
     ("identifiers", "brace in site name", rename_site("site2", "site2}"), "all: routevpn_sites: site name 'site2}' is not a name"),
     ("identifiers", "host name with a path", rename_host("v2-2", "../../evil"), "../../evil: inventory_hostname: '../../evil' is not usable as a gateway name"),
     ("identifiers", "host name with a newline", rename_host("v2-2", "v2-2\nid = x"), "inventory_hostname: 'v2-2\\nid = x' is not usable as a gateway name"),
+    ("identifiers", "ike id equal but for case", on("v1-2", routevpn_ike_id="V1-1"), "v1-2: routevpn_ike_id: V1-1 (v1-1) is already used by v1-1"),
+    ("identifiers", "a plan of its own on a gateway", on("v2-1", routevpn_mesh_plan={"hosts": {}}), "v2-1: routevpn_mesh_plan: set on this gateway"),
     ("identifiers", "ike id with a brace", on("v1-1", routevpn_ike_id="v1-1 } x {"), "v1-1: routevpn_ike_id: 'v1-1 } x {' is not an IKE identity"),
     ("identifiers", "ike id with a newline", on("v1-1", routevpn_ike_id="a\nsecret = x"), "v1-1: routevpn_ike_id: 'a\\nsecret = x' is not an IKE identity"),
     ("identifiers", "DN id with a psk", on("v1-1", routevpn_ike_id="C=CH, O=Mesh, CN=v1-1"), "v1-1: routevpn_ike_id: 'C=CH, O=Mesh, CN=v1-1' is a DN, which only a certificate"),
@@ -108,6 +110,8 @@ CASES = [
     ("addresses", "empty string", on("v2-1", routevpn_public_address=""), "v2-1: routevpn_public_address: empty; give the address"),
     ("addresses", "empty list", on("v2-1", routevpn_public_address=[]), "v2-1: routevpn_public_address: an empty list"),
     ("addresses", "null", on("v2-1", routevpn_public_address=None), "v2-1: routevpn_public_address: missing"),
+    ("addresses", "zone index", on("v2-1", routevpn_public_address="2001:db8:2::1%eth0"), "v2-1: routevpn_public_address: '2001:db8:2::1%eth0' has a zone index"),
+    ("addresses", "LAN address with a zone", on("v1-1", routevpn_private_interfaces=[{"name": "eth1", "addresses": ["fe80::1%eth1/64"]}]), "v1-1: routevpn_private_interfaces: eth1: 'fe80::1%eth1/64' is not an address with a prefix length"),
     # numbers
     ("numbers", "AS_TRANS", site_spec("site2", asn=23456), "all: routevpn_sites.site2.asn: AS 23456 is AS_TRANS (RFC 6793)"),
     ("numbers", "last 16-bit AS", site_spec("site2", asn=65535), "all: routevpn_sites.site2.asn: AS 65535 is reserved (RFC 7300)"),
@@ -119,6 +123,7 @@ CASES = [
     ("numbers", "hold time 2", on("v1-1", routevpn_bird_hold_time=2), "v1-1: routevpn_bird_hold_time: 2: a BGP hold time is 0 (no keepalives) or at least 3 s (RFC 4271"),
     ("numbers", "keepalive above hold", on("v1-1", routevpn_bird_keepalive_time=9), "v1-1: routevpn_bird_keepalive_time: 9 is not below routevpn_bird_hold_time 6"),
     ("numbers", "BFD multiplier 0", on("v1-1", routevpn_bfd_multiplier=0), "v1-1: routevpn_bfd_multiplier: 0 is not a number 1..255"),
+    ("numbers", "MSS above the MTU", on("v1-1", routevpn_tcp_mss_clamp=True, routevpn_tcp_mss=1460, routevpn_tunnel_mtu=1400), "v1-1: routevpn_tcp_mss: 1460 does not fit routevpn_tunnel_mtu 1400"),
     ("numbers", "error wait reversed", on("v1-1", routevpn_bird_error_wait_time=[10, 1]), "v1-1: routevpn_bird_error_wait_time: the minimum 10 is above the maximum 1"),
     # prefixes
     ("prefixes", "overlap between sites", site_spec("site2", prefixes=["10.1.128.0/17"]), "all: routevpn_sites.site2.prefixes: site site2's prefix 10.1.128.0/17 overlaps site site1's prefix 10.1.0.0/16"),
