@@ -30,7 +30,6 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import 
     SITE,
     SITE_NAME,
     InputError,
-    Integer,
     Special,
     Untemplatable,
     as_int,
@@ -48,6 +47,8 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import 
 PLAN_VERSION = 1
 PSK_CONTEXT = "routevpn.mesh/psk/v1/"
 VARIABLE_PREFIX = "routevpn_"
+
+
 class PlanError(Exception):
     """The inventory cannot be planned; ``problems`` lists every reason."""
 
@@ -494,6 +495,8 @@ def _check_gateway_settings(gw, inputs, problems):
     if mss and inputs.value(gw.name, "routevpn_tcp_mss_clamp") is False:
         problems.add(gw.name, "routevpn_tcp_mss", "is set but routevpn_tcp_mss_clamp is false; set "
                      "routevpn_tcp_mss_clamp: true for it to take effect")
+
+
 class _TransferPool:
     """Hands out the /127 (IPv6) or /31 (IPv4) of a link from its index."""
 
@@ -524,8 +527,6 @@ class _TransferPool:
             )
             return False
         return True
-
-
 
 
 def _transfer_pools(settings, problems):
@@ -574,9 +575,9 @@ def _check_overlaps(sites, pools, gateways, problems):
         for address in gw.public.values():
             for pool in pools.values():
                 if address in pool.network:
-                    problems.add(gw.name, "routevpn_public_address", "%s is inside the transfer pool %s (%s); "
-                                 "IKE would be routed into the tunnels it carries" % (address, pool.network,
-                                                                                     pool.variable))
+                    problems.add(gw.name, "routevpn_public_address",
+                                 "%s is inside the transfer pool %s (%s); IKE would be routed into the tunnels it "
+                                 "carries" % (address, pool.network, pool.variable))
         for ifname, address in gw.lan_networks:
             for pool in pools.values():
                 if address.network.overlaps(pool.network):
