@@ -6,11 +6,12 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 
 import yaml
 
-from ..collection_paths import ansible_bin, ansible_env
+from ..collection_paths import COLLECTIONS_PATH, ansible_bin, ansible_env
 
 _RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
                     r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
@@ -103,10 +104,31 @@ def run_playbook(tmp_path, inventory, playbook, check=False, extra=(), env=None,
     return PlaybookRun(proc)
 
 
+def collection_loader():
+    """Let Ansible's plugin loader find this collection's filters in templates.
+
+    ansible-test units installs Ansible's collection finder; plain pytest
+    (PYTHONPATH=build/collections) imports ansible_collections as ordinary
+    namespace packages, which have no collection metadata.  Those packages
+    are imported again through the finder; the modules in them stay as they
+    are, so a test and a filter share one module (and its exception classes).
+    """
+    from ansible.utils.collection_loader import AnsibleCollectionConfig
+    from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+
+    if AnsibleCollectionConfig.collection_finder is None:
+        for name in [name for name, module in sys.modules.items()
+                     if name.split(".")[0] == "ansible_collections" and getattr(module, "__file__", None) is None]:
+            del sys.modules[name]
+        _AnsibleCollectionFinder(paths=[str(COLLECTIONS_PATH)])._install()
+
+
 def render(template, variables):
     """Render a role template with Ansible's own templating, as the template module would."""
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar, trust_as_template
+
+    collection_loader()
 
     trusted = dict((key, trust_as_template(value) if isinstance(value, str) else value)
                    for key, value in variables.items())

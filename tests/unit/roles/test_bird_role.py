@@ -332,12 +332,9 @@ def test_site_routers_over_ospf_and_sibling_gateways(tmp_path, gateways, scratch
 
 def _render(template, variables):
     """Render a role template with Ansible's own templating, as the template module would."""
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar, trust_as_template
+    from .role_runner import render
 
-    trusted = dict((key, trust_as_template(value) if isinstance(value, str) else value)
-                   for key, value in variables.items())
-    return Templar(loader=DataLoader(), variables=trusted).template(trust_as_template(template.read_text()))
+    return render(template, variables)
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")

@@ -87,14 +87,14 @@ def checkconfig(tree, path):
 
 
 def conns_of(text):
-    """{conn name: {key: value}} of a rendered file (the parser accepted it; this reads it back)."""
+    """{conn name: {key: value}} of a rendered file (the parser accepted it; this reads it back, quotes removed)."""
     conns, current = {}, None
     for line in text.splitlines():
         if line.startswith("conn "):
             current = conns.setdefault(line.split()[1], {})
         elif current is not None and line.startswith("\t") and "=" in line and not line.strip().startswith("#"):
             key, value = line.strip().split("=", 1)
-            current[key] = value
+            current[key] = value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value
     return conns
 
 

@@ -318,9 +318,10 @@ def test_refused_configuration_puts_the_previous_files_back(tmp_path, gateways):
     assert contents(gateway) == before
     assert sorted(loaded_connections(gateway)) == ["rv-21", "rv-22", "rv-31", "rv-32"]
 
-    # A file that does not parse never replaces the working one.
-    broken = apply(tmp_path, gateway, hostvars, extra_vars={"routevpn_strongswan_proposals": "aes256gcm16 }"})
-    assert broken.rc != 0 and "failed to validate" in broken.output, broken
+    # A value that would break the file's syntax never reaches it: the planning play, or the template's
+    # conf_quote filter, refuses it naming the variable.
+    broken = apply(tmp_path, gateway, hostvars, extra_vars={"routevpn_strongswan_proposals": 'aes256gcm16 " }'})
+    assert broken.rc != 0 and "routevpn_strongswan_proposals" in broken.output, broken
     assert contents(gateway) == before
 
     # Someone else's broken file: nothing is loaded (swanctl would unload all).
