@@ -62,7 +62,7 @@ def test_strongswan_initiates_and_libreswan_answers(tmp_path, gateways, gateway,
     # The responder first: libreswan only routes this link (v3-1 has the higher id).
     pki = {"routevpn_pki_own_ca": True, "routevpn_pki_dir": str(tmp_path / "pki")}
     if auth == "pubkey":
-        answered = gateway["apply"](mesh_hostvars=hostvars, roles=[PKI, LIBRESWAN], host_variables=pki)
+        answered = gateway["apply"](mesh_hostvars=hostvars, roles=[PKI, LIBRESWAN], extra_vars=pki)
         started = apply_with_certificates(tmp_path, strongswan, hostvars, tmp_path / "pki", name="inventory-v1-1.yml")
     else:
         answered = gateway["apply"](mesh_hostvars=hostvars)

@@ -360,7 +360,7 @@ def nss(root, *args, check=True):
 def test_pubkey_on_5_2(tmp_path, gateway_factory):
     gateway = gateway_factory("v3-1", "xfrm", routevpn_auth="pubkey")
     root, pki = gateway.root, tmp_path / "pki"
-    pubkey = dict(roles=[PKI, ROLE], host_variables={"routevpn_pki_own_ca": True, "routevpn_pki_dir": str(pki)})
+    pubkey = dict(roles=[PKI, ROLE], extra_vars={"routevpn_pki_own_ca": True, "routevpn_pki_dir": str(pki)})
 
     checked = gateway.apply(check=True, **pubkey)
     assert checked.rc == 0 and checked.changed("v3-1") > 0, checked

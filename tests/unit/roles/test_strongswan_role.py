@@ -387,9 +387,10 @@ def test_a_libreswan_gateway_is_skipped(tmp_path, gateways):
 
 
 def apply_with_certificates(tmp_path, gateway, hostvars, pki, check=False, name="inventory.yml"):
-    """Plan, the pki role with its own CA in ``pki``, then this role: playbooks/mesh.yml's order."""
-    variables = dict(gateway.variables, routevpn_pki_own_ca=True, routevpn_pki_dir=str(pki))
-    inventory = write_inventory(tmp_path, hostvars, {gateway.host: variables}, name=name)
+    """Plan, the pki role with its own CA in ``pki``, then this role: playbooks/mesh.yml's order.
+
+    The CA settings are mesh-wide (one CA per mesh): extra vars give them to every gateway."""
+    inventory = write_inventory(tmp_path, hostvars, {gateway.host: gateway.variables}, name=name)
     plays = [
         {"name": "Plan on the controller", "hosts": "localhost", "gather_facts": False,
          "tasks": [{"ansible.builtin.set_fact": {
@@ -399,7 +400,8 @@ def apply_with_certificates(tmp_path, gateway, hostvars, pki, check=False, name=
     ]
     playbook = tmp_path / "play-pki-strongswan.yml"
     playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
-    return run_role(tmp_path, inventory, playbook, gateway.host, netns=gateway.netns, check=check)
+    return run_role(tmp_path, inventory, playbook, gateway.host, netns=gateway.netns, check=check,
+                    extra_vars={"routevpn_pki_own_ca": True, "routevpn_pki_dir": str(pki)})
 
 
 def key_lines(pki):
