@@ -108,37 +108,33 @@ def quoted(value, what):
     return '"%s"' % text
 
 
-def name(value, what):
-    """``value`` as a bare identifier: letters, digits, ``_`` and ``-`` (not first), at most NAME_MAX characters."""
+def _bare(value, what, pattern, characters, limit, kind, allowed):
+    """``value`` when it is one bare word of ``pattern`` (not starting with '-'), else ConfTextError."""
     text = _text(value, what)
     if not text:
         raise ConfTextError(what, value, "it is empty")
-    if len(text) > NAME_MAX:
-        raise ConfTextError(what, value, "it has %d characters, more than %d" % (len(text), NAME_MAX))
+    if len(text) > limit:
+        raise ConfTextError(what, value, "it has %d characters, more than %d" % (len(text), limit))
+    if not pattern.match(text):
+        if text[0] == "-":
+            raise ConfTextError(what, value, "a %s cannot start with '-' (it would read as an option)" % kind)
+        position = next(i for i, char in enumerate(text) if not characters.match(char))
+        raise ConfTextError(what, value, "%s is not allowed in a %s (only %s)"
+                            % (_character(text, position), kind, allowed))
+    return text
+
+
+def name(value, what):
+    """``value`` as a bare identifier: letters, digits, ``_`` and ``-`` (not first), at most NAME_MAX characters."""
+    text = _bare(value, what, _NAME_RE, _NAME_CHARS, NAME_MAX, "name", "letters, digits, '_' and '-'")
     if text == "include":
         raise ConfTextError(what, value, "strongSwan reads a section named 'include' as an include statement")
-    if not _NAME_RE.match(text):
-        if text[0] == "-":
-            raise ConfTextError(what, value, "a name cannot start with '-'")
-        position = next(i for i, char in enumerate(text) if not _NAME_CHARS.match(char))
-        raise ConfTextError(what, value, "%s is not allowed in a name (only letters, digits, '_' and '-')"
-                            % _character(text, position))
     return text
 
 
 def token(value, what):
     """``value`` as a bare word: letters, digits and ``_ . : / @ + -`` (``-`` not first)."""
-    text = _text(value, what)
-    if not text:
-        raise ConfTextError(what, value, "it is empty")
-    if len(text) > TEXT_MAX:
-        raise ConfTextError(what, value, "it has %d characters, more than %d" % (len(text), TEXT_MAX))
-    if not _TOKEN_RE.match(text):
-        if text[0] == "-":
-            raise ConfTextError(what, value, "a bare word cannot start with '-' (it would read as an option)")
-        position = next(i for i, char in enumerate(text) if not _TOKEN_CHARS.match(char))
-        raise ConfTextError(what, value, "%s is not allowed in a bare word (only letters, digits and _ . : / @ + -)"
-                            % _character(text, position))
+    text = _bare(value, what, _TOKEN_RE, _TOKEN_CHARS, TEXT_MAX, "bare word", "letters, digits and _ . : / @ + -")
     if text.endswith(":") and not _ipv6_address(text):
         raise ConfTextError(what, value, "a bare word ends with ':' only when it is an IPv6 address (libreswan's "
                             "ipsec.secrets reads a trailing ':' as the separator of ids and key)")
