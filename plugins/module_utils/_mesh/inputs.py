@@ -239,23 +239,18 @@ class Anything(Checker):
 class Special(Checker):
     """Checked by the planner itself (plan.py), with the other gateways in view."""
 
-    def __init__(self, allowed, check=None):
+    def __init__(self, allowed):
         self.allowed = allowed
-        self.check = check
 
     def __call__(self, value):
-        return self.check(value) if self.check else value
-
-
-def _error_wait_order(values):
-    if values[0] > values[1]:
-        raise InputError("the minimum %d is above the maximum %d" % tuple(values))
+        return value
 
 
 class _ErrorWait(ListOf):
     def __call__(self, value):
         values = super(_ErrorWait, self).__call__(value)
-        _error_wait_order(values)
+        if values[0] > values[1]:
+            raise InputError("the minimum %d is above the maximum %d" % tuple(values))
         return values
 
 

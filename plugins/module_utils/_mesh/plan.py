@@ -178,6 +178,10 @@ class _Inputs:
     def is_set(self, name, variable):
         return self.raw[name].get(variable) is not None
 
+    def missing(self, name, variable):
+        """Unset (or null), and not because it could not be templated (that is reported already)."""
+        return not self.is_set(name, variable) and variable not in self.refused[name]
+
     def value(self, name, variable):
         if variable in self.refused[name]:
             return None
@@ -336,26 +340,23 @@ def _read_gateway(name, inputs, sites, problems):
     if naming:
         problems.add(name, "inventory_hostname", naming)
 
-    if not inputs.is_set(name, "routevpn_gateway_id"):
-        if "routevpn_gateway_id" not in inputs.refused[name]:
-            problems.add(name, "routevpn_gateway_id", "missing (a unique, stable number 1..%d)" % GATEWAY_ID_MAX)
-    else:
+    if inputs.missing(name, "routevpn_gateway_id"):
+        problems.add(name, "routevpn_gateway_id", "missing (a unique, stable number 1..%d)" % GATEWAY_ID_MAX)
+    elif inputs.is_set(name, "routevpn_gateway_id"):
         try:
             gw.gateway_id = as_int(inputs.raw[name]["routevpn_gateway_id"], 1, GATEWAY_ID_MAX)
         except InputError as exc:
             problems.add(name, "routevpn_gateway_id", str(exc))
 
     site = inputs.raw[name].get("routevpn_site")
-    if not inputs.is_set(name, "routevpn_site"):
-        if "routevpn_site" not in inputs.refused[name]:
-            problems.add(name, "routevpn_site", "missing (one of routevpn_sites: %s)"
-                         % (", ".join(sorted(sites)) or "none"))
-    elif not isinstance(site, str):
+    if inputs.missing(name, "routevpn_site"):
+        problems.add(name, "routevpn_site", "missing (one of routevpn_sites: %s)" % (", ".join(sorted(sites)) or "none"))
+    elif site is not None and not isinstance(site, str):
         problems.add(name, "routevpn_site", "%s is %s, not a site name" % (shown(site), type_name(site)))
-    elif site not in sites:
+    elif site is not None and site not in sites:
         problems.add(name, "routevpn_site", "unknown site %s (routevpn_sites has: %s)"
                      % (shown(site), ", ".join(sorted(sites)) or "none"))
-    else:
+    elif site is not None:
         gw.site = site
 
     _read_public_addresses(gw, inputs, problems)
@@ -399,9 +400,9 @@ def _read_gateway(name, inputs, sites, problems):
 
 def _read_public_addresses(gw, inputs, problems):
     variable = "routevpn_public_address"
+    if inputs.missing(gw.name, variable):
+        problems.add(gw.name, variable, "missing (the IKE endpoint, IPv4 or IPv6)")
     if not inputs.is_set(gw.name, variable):
-        if variable not in inputs.refused[gw.name]:
-            problems.add(gw.name, variable, "missing (the IKE endpoint, IPv4 or IPv6)")
         return
     raw = inputs.raw[gw.name][variable]
     texts = raw if isinstance(raw, list) else [raw]

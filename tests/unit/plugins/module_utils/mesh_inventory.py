@@ -1,5 +1,9 @@
 """Inventory builders shared by the planner's tests (plain dicts, like hostvars)."""
 
+import pytest
+
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import PlanError, plan
+
 MASTER = "lab-master-secret-0123456789abcdef"
 
 
@@ -41,3 +45,10 @@ def inventory(layout, **extra):
             name = gateway_name(site, index)
             hostvars[name] = dict(common, **gateway_vars(site, index))
     return hostvars
+
+
+def problems_of(hostvars):
+    """The problems the planner finds in ``hostvars`` (it must find some)."""
+    with pytest.raises(PlanError) as caught:
+        plan(hostvars, list(hostvars))
+    return caught.value.problems

@@ -17,13 +17,7 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import PlanError, check, plan
 
 from ...collection_paths import COLLECTION_ROOT
-from .mesh_inventory import MASTER, inventory
-
-
-def problems_of(hostvars):
-    with pytest.raises(PlanError) as caught:
-        plan(hostvars, list(hostvars))
-    return caught.value.problems
+from .mesh_inventory import MASTER, inventory, problems_of
 
 
 def everywhere(**variables):

@@ -12,13 +12,7 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import (
     plan,
 )
 
-from .mesh_inventory import MASTER, inventory
-
-
-def problems_of(hostvars):
-    with pytest.raises(PlanError) as caught:
-        plan(hostvars, list(hostvars))
-    return caught.value.problems
+from .mesh_inventory import MASTER, inventory, problems_of
 
 
 def test_reference_lab_has_twelve_links_and_no_intra_site_link():
