@@ -276,6 +276,7 @@ INTERFACE_PREFIX = Pattern(r"^[A-Za-z][A-Za-z0-9_-]*$",
 INTERFACE_NAME_RULE = ("1..%d characters of letters, digits, '.', '_' and '-', not '.' or '..' (the kernel refuses "
                        "'/', ':' and blanks; IFNAMSIZ)" % IFNAMSIZ)
 _INTERFACE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,%d}$" % IFNAMSIZ)
+DECIMAL = Pattern(r"^[0-9]{1,6}([.][0-9]{1,3})?$", "a decimal number (2.0)", max_length=10)
 DURATION = Pattern(r"^[0-9]{1,9}[smhd]?$", "a duration: a number with an optional unit s, m, h or d (10s, 4h)")
 STRONGSWAN_PROPOSALS = Pattern(
     r"^[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*(,[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*)*$",
@@ -362,7 +363,7 @@ RULES = _rules(
                                            % PSK_MIN_LENGTH), scope=MESH, default={}, secret=True,
          roles=("plan",) + _S + _N, why="an explicit PSK for a link"),
     # Role settings that both ends, or a site's gateways, must agree on.
-    Rule("routevpn_bfd", Boolean(), scope=LINK, default=False, roles=_B,
+    Rule("routevpn_bfd", Boolean(), scope=LINK, default=True, roles=_B,
          why="BFD on a link runs only when both ends speak it"),
     Rule("routevpn_bfd_interval_ms", Integer(10, 60000, "ms"), scope=LINK, default=200, roles=_B,
          why="both ends detect a lost peer in the same time"),
@@ -410,12 +411,21 @@ RULES = _rules(
          why="written into swanctl.conf"),
     Rule("routevpn_strongswan_initiator", Choice("lower", "both"), default="lower", roles=_S,
          why="which end of a link initiates"),
-    Rule("routevpn_strongswan_dpd_delay", DURATION, default="10s", roles=_S, why="written into swanctl.conf"),
+    Rule("routevpn_strongswan_dpd_delay", DURATION, default="5s", roles=_S, why="written into swanctl.conf"),
+    Rule("routevpn_strongswan_retransmit_tries", Integer(0, 100), default=3, roles=_S,
+         why="written into strongswan.conf"),
+    Rule("routevpn_strongswan_retransmit_timeout", DECIMAL, default="2.0", roles=_S, why="written into strongswan.conf"),
+    Rule("routevpn_strongswan_retransmit_base", DECIMAL, default="1.5", roles=_S, why="written into strongswan.conf"),
     Rule("routevpn_strongswan_keyingtries", Integer(0, 65535), default=0, roles=_S, why="written into swanctl.conf"),
     Rule("routevpn_strongswan_ike_rekey_time", DURATION, default="4h", roles=_S, why="written into swanctl.conf"),
     Rule("routevpn_strongswan_child_rekey_time", DURATION, default="1h", roles=_S, why="written into swanctl.conf"),
     Rule("routevpn_strongswan_disabled_plugins", ListOf(PLUGIN_NAME), default=["connmark", "bypass-lan"],
          roles=_S, why="section names in strongswan.conf"),
+    Rule("routevpn_strongswan_swanctl_plugins", ListOf(PLUGIN_NAME, min_length=1),
+         default=["aesni", "aes", "rc2", "sha2", "sha1", "md5", "mgf1", "random", "nonce", "x509", "revocation",
+                  "constraints", "pubkey", "pkcs1", "pkcs7", "pkcs12", "pgp", "dnskey", "sshkey", "pem", "openssl",
+                  "pkcs8", "fips-prf", "gmp", "agent", "xcbc", "hmac", "kdf", "gcm", "drbg"],
+         roles=_S, why="plugin names in strongswan.conf"),
     Rule("routevpn_strongswan_service", SYSTEMD_SERVICE, default="strongswan.service", roles=_S,
          why="a systemd unit name"),
     Rule("routevpn_strongswan_swanctl_dir", Path(), default="/etc/swanctl", roles=_S, why="a path on the gateway"),
@@ -436,8 +446,8 @@ RULES = _rules(
          why="written into ipsec.conf"),
     Rule("routevpn_libreswan_initiator", Choice("lower", "both"), default="lower", roles=_N,
          why="which end of a link initiates"),
-    Rule("routevpn_libreswan_dpd_delay", DURATION, default="10s", roles=_N, why="written into ipsec.conf"),
-    Rule("routevpn_libreswan_retransmit_timeout", DURATION, default="60s", roles=_N, why="written into ipsec.conf"),
+    Rule("routevpn_libreswan_dpd_delay", DURATION, default="5s", roles=_N, why="written into ipsec.conf"),
+    Rule("routevpn_libreswan_retransmit_timeout", DURATION, default="15s", roles=_N, why="written into ipsec.conf"),
     Rule("routevpn_libreswan_keyingtries", Integer(0, 65535), default=0, roles=_N, why="written into ipsec.conf"),
     Rule("routevpn_libreswan_ike_lifetime", DURATION, default="4h", roles=_N, why="written into ipsec.conf"),
     Rule("routevpn_libreswan_ipsec_lifetime", DURATION, default="1h", roles=_N, why="written into ipsec.conf"),
@@ -473,7 +483,7 @@ RULES = _rules(
     Rule("routevpn_bird_pid_file", Path(), roles=_B, why="a path on the gateway"),
     Rule("routevpn_bird_user", POSIX_NAME, default="bird", roles=_B, why="a bird -u argument"),
     Rule("routevpn_bird_group", POSIX_NAME, default="bird", roles=_B, why="a bird -g argument"),
-    Rule("routevpn_systemd_unit_dir", Path(), default="/etc/systemd/system", roles=_B, why="a path on the gateway"),
+    Rule("routevpn_systemd_unit_dir", Path(), default="/etc/systemd/system", roles=_B + _S, why="a path on the gateway"),
     # The controller's certificate authority (role pki); files are checked by the role, on the controller.
     Rule("routevpn_pki_own_ca", Boolean(), scope=MESH, default=False, roles=("pki",),
          why="one CA issues every gateway's certificate"),

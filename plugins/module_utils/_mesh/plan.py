@@ -643,6 +643,8 @@ def _end(gw, peer, link, sites, family, pools_addresses):
         "local_id": gw.ike_id,
         "remote_id": peer.ike_id,
         "router_id": gw.router_id,
+        # One end starts the link (the lower gateway id), the other only responds: two initiators cross.
+        "initiator": gw.gateway_id < peer.gateway_id,
     }
     for version in ("v6", "v4"):
         mine, theirs = pools_addresses.get(version, (None, None))

@@ -122,9 +122,10 @@ def test_every_rendered_conn_file_passes_libreswans_parser(tmp_path, libreswan_t
                 else:
                     assert conn["mark"] == "%d/0xffffffff" % end["mark"]
                     assert (conn["vti-interface"], conn["vti-routing"]) == (end["interface"], "no")
-                # The lower gateway id initiates, as in the strongswan role.
+                # The lower gateway id initiates, as in the strongswan role; the other end only listens.
                 lower = end["link"].startswith("%d-" % mesh["gateways"][host]["gateway_id"])
-                assert conn["auto"] == ("start" if lower else "ondemand")
+                assert end["initiator"] == lower
+                assert (conn["auto"], conn["dpdaction"]) == (("start", "restart") if lower else ("add", "clear"))
             checked += 1
     assert checked == 12
 
@@ -260,10 +261,18 @@ def test_check_apply_idempotent_with_every_link_loaded(gateway):
     log = (tree.base / "pluto.log").read_text()
     for name in names:
         assert 'loading secrets from "%s/routevpn-%s.secrets"' % (tree.conf_dir, name) in log
-    # v3-1 has the higher id on every link: it only routes, with trap
-    # policies in its namespace carrying each link's mark.
+    # v3-1 has the higher id on every link: it only listens, with no trap
+    # policy whose acquire would cross the initiator's start.
+    assert not any(end["initiator"] for end in ends)
+    assert out_policies(gateway["netns"]) == set()
+    # As an initiator of every link (`both`), it routes them: trap policies
+    # in its namespace carrying each link's mark.
+    both = gateway["apply"](extra_vars={"routevpn_libreswan_initiator": "both"})
+    assert both.rc == 0 and both.changed("v3-1") > 0, both
     assert out_policies(gateway["netns"]) == set((selector, end["mark"]) for end in ends
                                                  for selector in ("0.0.0.0/0-0.0.0.0/0", "::/0-::/0"))
+    assert gateway["apply"]().rc == 0
+    assert out_policies(gateway["netns"]) == set()
     pid = tree.pluto_pid()
 
     again = gateway["apply"]()
@@ -279,17 +288,18 @@ def test_check_apply_idempotent_with_every_link_loaded(gateway):
 
 def test_a_changed_link_is_replaced_and_a_removed_one_deleted_without_restart(gateway):
     tree = gateway["tree"]
-    assert gateway["apply"]().rc == 0
+    # Both ends initiate here, so that every link has its trap policies to remove.
+    assert gateway["apply"](extra_vars={"routevpn_libreswan_initiator": "both"}).rc == 0
     pid = tree.pluto_pid()
     before = loaded_conns(gateway)
 
-    changed = gateway["apply"](extra_vars={"routevpn_libreswan_dpd_delay": "15s"})
+    changed = gateway["apply"](extra_vars={"routevpn_libreswan_dpd_delay": "15s", "routevpn_libreswan_initiator": "both"})
     assert changed.rc == 0 and changed.changed("v3-1") > 0, changed
     assert "dpddelay:15s" in tree.whack("--status", netns=gateway["netns"]).stdout
     assert sorted(loaded_conns(gateway)) == sorted(before) and tree.pluto_pid() == pid
 
     dropped = libreswan_hostvars({"v3-1": "vti"}, drop=["v1-2"])
-    removed = gateway["apply"](mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s"})
+    removed = gateway["apply"](mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s", "routevpn_libreswan_initiator": "both"})
     assert removed.rc == 0 and removed.changed("v3-1") > 0, removed
     assert "routevpn-rv-12.conf" not in role_files(tree) and "routevpn-rv-12.secrets" not in role_files(tree)
     assert sorted(loaded_conns(gateway)) == sorted(n for n in before if not n.startswith("rv-12-"))
@@ -297,7 +307,7 @@ def test_a_changed_link_is_replaced_and_a_removed_one_deleted_without_restart(ga
     link_12 = [end for end in gateway["ends"] if end["peer"] == "v1-2"][0]
     assert link_12["mark"] not in set(mark for _selector, mark in out_policies(gateway["netns"]))
 
-    again = gateway["apply"](mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s"})
+    again = gateway["apply"](mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s", "routevpn_libreswan_initiator": "both"})
     assert again.rc == 0 and again.changed("v3-1") == 0, again
 
 

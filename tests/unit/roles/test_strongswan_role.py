@@ -100,6 +100,7 @@ def gateways(tmp_path, scratch_netns_factory):
                 "routevpn_strongswan_vici_socket": str(run_dir / "charon.vici"),
                 "routevpn_strongswan_pid_file": str(run_dir / "charon.pid"),
                 "routevpn_strongswan_log_file": str(root / "charon.log"),
+                "routevpn_systemd_unit_dir": str(root / "systemd"),
             })
         made.append(gateway)
         return gateway
@@ -199,7 +200,9 @@ def test_check_apply_idempotent_with_every_link_loaded(tmp_path, gateways):
         conn = conns[end["connection"]]
         assert text(conn["local_addrs"]) == [end["local_ike_address"]]
         assert text(conn["remote_addrs"]) == [end["remote_ike_address"]]
-        assert text(conn["version"]) == "IKEv2" and text(conn["dpd_delay"]) == "10"
+        assert text(conn["version"]) == "IKEv2" and text(conn["dpd_delay"]) == "5"
+        # One initiator per link: a second IKE_SA can only be a leftover, and the newest replaces it.
+        assert text(conn["unique"]) == "UNIQUE_REPLACE"
         assert text(conn["local-1"]["id"]) == end["local_id"] and text(conn["remote-1"]["id"]) == end["remote_id"]
         assert text(conn["local-1"]["class"]) == "pre-shared key"
         child = conn["children"][end["connection"]]
@@ -283,8 +286,14 @@ def test_removed_link_is_unloaded_and_its_ike_sa_closed(tmp_path, gateways):
     hostvars = lab_hostvars()
     ends = dict((end["peer"], end) for end in plan_of(hostvars)["hosts"]["v3-1"])
     assert apply(tmp_path, gateway, hostvars).rc == 0
-    # v3-1 only responds on its links (higher id): start IKE_SAs by hand,
-    # they stay CONNECTING (no peer answers here).
+    # v3-1 only responds on its links (higher id): no trap, whose acquire
+    # would cross the initiator's start; no restart of its own.
+    assert trap_policies(gateway.netns) == set()
+    for conn in loaded_connections(gateway).values():
+        child = list(conn["children"].values())[0]
+        # dpd_action = clear is charon's "none": a dead peer's IKE_SA is closed, nothing is trapped or restarted.
+        assert (text(child["dpd_action"]), text(child["close_action"])) == ("none", "none"), child
+    # Start IKE_SAs by hand: they stay CONNECTING (no peer answers here).
     for conn in ("rv-12", "rv-21"):
         run("swanctl", "--initiate", "--child", conn, "--timeout", "1", "--uri", "unix://" + gateway.socket, check=False)
     assert {"rv-12", "rv-21"} <= set(ike_sas(gateway))
