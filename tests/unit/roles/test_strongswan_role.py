@@ -193,6 +193,18 @@ def test_check_apply_idempotent_with_every_link_loaded(tmp_path, gateways):
     assert "kernel-netlink" in plugins and "connmark" not in plugins and "bypass-lan" not in plugins
     assert "220" not in run("ip", "-n", gateway.netns, "rule").stdout
     assert "220" not in run("ip", "-6", "-n", gateway.netns, "rule").stdout
+    # The drop-in's swanctl section: with the packages the role installs (this machine's), swanctl loads no plugin
+    # that is not there, so no "failed to load" line surrounds what it says.
+    quiet = run("env", "STRONGSWAN_CONF=%s" % (gateway.root / "strongswan.conf"), "swanctl", "--stats",
+                "--uri", "unix://" + gateway.socket)
+    assert "failed to load" not in quiet.stdout + quiet.stderr and "uptime" in quiet.stdout, quiet
+    bare = tmp_path / "bare-strongswan.conf"
+    bare.write_text("# swanctl's own defaults\n")
+    noisy = run("env", "STRONGSWAN_CONF=%s" % bare, "swanctl", "--stats", "--uri", "unix://" + gateway.socket, check=False)
+    assert "failed to load" in noisy.stderr, "swanctl without the drop-in should show what it prevents"
+    # The strongSwan service's drop-in: the kernel's SAs and policies of a dead charon are flushed before it starts.
+    dropin = (gateway.root / "systemd" / "strongswan.service.d" / "routevpn-flush.conf").read_text()
+    assert "ExecStartPre=-/sbin/ip xfrm state flush" in dropin and "ExecStartPre=-/sbin/ip xfrm policy flush" in dropin
 
     conns = loaded_connections(gateway)
     assert sorted(conns) == names
