@@ -189,8 +189,8 @@ CASES = [
     ("prefixes", "prefix without length", site_spec("site2", prefixes=["10.2.0.0"]),
      "all: routevpn_sites.site2.prefixes: '10.2.0.0' has no prefix length"),
     # cross-end settings
-    ("cross-end", "BFD off on one end", on("v1-1", routevpn_bfd=False),
-     "v1-1, v2-1: routevpn_bfd: link 11-21 joins v1-1 (False) and v2-1 (True)"),
+    ("cross-end", "BFD on one end", on("v1-1", routevpn_bfd=True),
+     "v1-1, v2-1: routevpn_bfd: link 11-21 joins v1-1 (True) and v2-1 (False)"),
     ("cross-end", "BFD timers",
      lambda hv: ([h.update(routevpn_bfd=True) for h in hv.values()], hv["v2-1"].update(routevpn_bfd_interval_ms=300)),
      "v1-1, v2-1: routevpn_bfd_interval_ms: link 11-21 joins v1-1 (200) and v2-1 (300)"),
