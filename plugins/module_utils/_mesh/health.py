@@ -1,13 +1,22 @@
 # Copyright (c) routevpn.mesh contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The health of each link of the mesh, from what a gateway reports about it.
+"""The health of each link of the mesh, from what both of its gateways report about it.
 
 This is a private module of the routevpn.mesh collection; its interface may
 change without notice.  Pure Python, no I/O: playbooks/verify.yml collects
 the raw outputs on each gateway (``swanctl --list-sas`` or libreswan's
-``ipsec whack --showstates``, the ``xfrm_policy_facts`` module, ``birdc show protocols all``, ``ip -j route``)
-and the ``mesh_health`` filter hands them here, so the per-link judgement is
-tested natively against captured outputs.
+``ipsec whack --showstates``, the ``xfrm_policy_facts`` module's policies and
+SAs, ``birdc show protocols all``, ``ip -j route``) and hands them here
+through the filters of plugins/filter/mesh_health.py, so every judgement is
+tested natively against captured outputs:
+
+- ``link_health``: each link end of one gateway, alone (its IKE_SA and
+  CHILD_SA, exactly one of each, bound to the planned if_id or mark in the
+  daemon and in the kernel, BGP, routes), with the SPIs it sees;
+- ``cross_check``: each end against its peer's (both reported, the peer's
+  IKE daemon alive, the kernels' SPIs and the IKE_SA SPIs agree);
+- ``gateway_problems``: what is wrong with a gateway rather than a link, one
+  line each, from the commands' rc, stdout and stderr.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,7 +24,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import json
 import re
+
+from collections.abc import Mapping
 
 IKE_UP = "ESTABLISHED"
 CHILD_UP = "INSTALLED"
@@ -24,6 +36,161 @@ BGP_UP = "Established"
 
 class HealthInputError(ValueError):
     """An output could not be read; the message names which."""
+
+
+# -- command results (as Ansible's command module registers them) -------------------
+# Every output below may be given as its text (stdout) or as the registered result of the command
+# (rc, stdout, stderr, cmd): then a command that failed says why, in one line, and the daemon behind it
+# counts as not answering.
+_NOISE = re.compile(r"^plugin '[^']*': failed to load\b")
+_USAGE = re.compile(r"^(?:usage:|strongSwan \S+ swanctl)$")
+
+
+def _lines(text):
+    """The lines of a tool's output worth showing: no plugin noise, no usage text, no blank lines."""
+    kept = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if _USAGE.match(line):
+            break
+        if line and not _NOISE.match(line):
+            kept.append(line)
+    return kept
+
+
+def _argv(result):
+    cmd = result.get("cmd")
+    if isinstance(cmd, str):
+        return cmd.split()
+    return [str(word) for word in cmd or []]
+
+
+def _after(argv, *options):
+    """The word after the first of these options in argv, or None."""
+    for index, word in enumerate(argv[:-1]):
+        if word in options:
+            return argv[index + 1]
+    return None
+
+
+def _unreachable(daemon, socket, error, where=""):
+    """A daemon's control socket could not be connected to: whether it runs, and what the socket did."""
+    error = error.strip().rstrip(".")
+    lowered = error.lower()
+    if "refused" in lowered:
+        return "%s is not running%s: %s refused the connection" % (daemon, where, socket)
+    if "no such file" in lowered:
+        return "%s is not running%s: %s does not exist" % (daemon, where, socket)
+    if "permission denied" in lowered:
+        return "%s%s cannot be asked: %s is not accessible (permission denied: run verify as root)" % (
+            daemon, where, socket)
+    return "%s%s cannot be asked: %s (%s)" % (daemon, where, socket, error)
+
+
+_NETNS_ERROR = re.compile(r'^Cannot open network namespace "(?P<netns>[^"]+)": (?P<error>.+)$')
+_EXEC_ERROR = re.compile(r'^exec of "(?P<tool>[^"]+)" failed: (?P<error>.+)$')
+_SWANCTL_ERROR = re.compile(r"^connecting to '(?:unix://)?(?P<socket>[^']+)' failed: (?P<error>.+)$")
+_PLUTO_MISSING = re.compile(r'Pluto is not running \(no "(?P<socket>[^"]+)"\)')
+_PLUTO_REFUSED = re.compile(r'connect\(\) for "(?P<socket>[^"]+)" failed \(\d+ (?P<error>[^)]+)\)'
+                            r"|connect\(pluto_ctl\) failed: (?P<error52>[^(]+)")
+_BIRDC_ERROR = re.compile(r"^Unable to connect to server control socket \((?P<socket>[^)]+)\): (?P<error>.+)$")
+
+
+def _known_problem(line, argv):
+    """The one-line problem a known error line of swanctl, whack, birdc or ip means, or None."""
+    netns = _after(argv, "exec") if argv[:3] == ["ip", "netns", "exec"] else _after(argv, "-n", "-netns")
+    match = _NETNS_ERROR.match(line)
+    if match:
+        if "no such file" in match.group("error").lower():
+            return "netns %s does not exist" % match.group("netns")
+        return "netns %s cannot be entered: %s" % (match.group("netns"), match.group("error"))
+    match = _EXEC_ERROR.match(line)
+    if match and "no such file" in match.group("error").lower():
+        return "%s is not installed (not found on PATH%s)" % (match.group("tool"), " in netns %s" % netns if netns else "")
+    match = _SWANCTL_ERROR.match(line)
+    if match:
+        return _unreachable("charon", match.group("socket"), match.group("error"))
+    match = _PLUTO_MISSING.search(line)
+    if match:
+        return _unreachable("pluto", match.group("socket"), "No such file or directory")
+    match = _PLUTO_REFUSED.search(line)
+    if match:
+        socket = match.group("socket") or _after(argv, "--ctlsocket") or "/run/pluto/pluto.ctl"
+        return _unreachable("pluto", socket, match.group("error") or match.group("error52"))
+    match = _BIRDC_ERROR.match(line)
+    if match:
+        return _unreachable("BIRD", match.group("socket"), match.group("error"), " in netns %s" % netns if netns else "")
+    return None
+
+
+def command_problem(result, what=None):
+    """One line a person can act on for a command that failed (rc != 0), or None when it did not.
+
+    result is the command's registered result (rc, stdout, stderr, cmd); what names it where
+    the error is not one of the known ones (else the command's own name).  A module's result
+    (no rc) fails when it carries a msg.
+    """
+    if not isinstance(result, Mapping) or result.get("skipped"):
+        return None
+    argv = _argv(result)
+    rc = result.get("rc")
+    if rc is None:
+        if not result.get("msg") or argv:
+            return None
+    elif rc == 0:
+        return None
+    lines = _lines(result.get("stderr")) or _lines(result.get("stdout")) or _lines(result.get("msg"))
+    if str(result.get("msg", "")).startswith("MODULE FAILURE"):
+        # The module died (a traceback, an interpreter that is not there): its own last words say why.
+        name = what or (argv[0] if argv else "a module")
+        last = (_lines(result.get("module_stderr")) or _lines(result.get("module_stdout")) or lines)[-1:]
+        return "%s crashed: %s" % (name, last[0] if last else result["msg"])
+    for line in lines:
+        problem = _known_problem(line, argv)
+        if problem:
+            return problem
+    if rc is not None and "No such file or directory" in str(result.get("msg", "")) and argv:
+        return "%s is not installed (not found on PATH)" % argv[0]
+    name = what or (" ".join(argv[3:5]) if argv[:3] == ["ip", "netns", "exec"] else " ".join(argv[:2])) or "a command"
+    if not lines:
+        return "%s failed (rc %s) without a message" % (name, rc)
+    return "%s failed%s: %s" % (name, " (rc %s)" % rc if rc is not None else "", lines[-1])
+
+
+def _text_of(value, what):
+    """(stdout or None, the result's problem or None) of a text or a registered command result."""
+    if value is None or isinstance(value, str):
+        return value, None
+    if isinstance(value, Mapping):
+        if value.get("skipped"):
+            return None, None
+        problem = command_problem(value, what)
+        if problem:
+            return None, problem
+        stdout = value.get("stdout")
+        if stdout is None or isinstance(stdout, str):
+            return stdout or "", None
+    raise HealthInputError("%s must be the text of the command's output or its registered result" % what)
+
+
+def _route_tables(routes):
+    """The `ip -j route` tables of a list of lists, of registered results, or of a registered loop."""
+    if isinstance(routes, Mapping):
+        routes = routes.get("results") or []
+    tables = []
+    for table in routes or []:
+        if isinstance(table, Mapping):
+            text, problem = _text_of(table, "ip route")
+            if problem or not (text or "").strip():
+                continue
+            try:
+                table = json.loads(text)
+            except ValueError:
+                raise HealthInputError("ip -j route: not JSON: %r" % text[:60])
+        if not isinstance(table, (list, tuple)):
+            raise HealthInputError("routes must be `ip -j route` outputs (lists), or their registered results")
+        tables.append(table)
+    return tables
 
 
 # -- swanctl --list-sas (vici messages, --raw or --pretty) -------------------------
@@ -135,6 +302,26 @@ def pluto_states(text):
     return found
 
 
+_PLUTO_SPIS = re.compile(r'^(?:\d{3} )?#(?P<serial>\d+): "(?P<conn>[^"]+)"\S*\s+(?P<sas>(?:(?:esp|ah|comp|tun)\.[0-9a-f]+@\S+\s*)+)')
+_PLUTO_SA = re.compile(r"(?:esp|ah)\.(?P<spi>[0-9a-f]+)@(?P<address>\S+)")
+
+
+def pluto_spis(text):
+    """The SPIs pluto lists for its CHILD_SAs, by connection name: a list of (serial, spi, destination) each.
+
+    ``esp.SPI@ADDRESS``: the SA that carries packets to ADDRESS (so an end's own address marks its
+    inbound SA, the peer's its outbound one).
+    """
+    found = {}
+    for line in (text or "").splitlines():
+        match = _PLUTO_SPIS.match(line.strip())
+        if match:
+            for sa in _PLUTO_SA.finditer(match.group("sas")):
+                found.setdefault(match.group("conn"), []).append(
+                    (int(match.group("serial")), _spi(sa.group("spi")), sa.group("address")))
+    return found
+
+
 # -- birdc show protocols all -------------------------------------------------------
 _ROUTES = re.compile(r"Routes:\s+(\d+) imported, (?:(\d+) filtered, )?(\d+) exported(?:, (\d+) preferred)?")
 
@@ -196,7 +383,7 @@ def _network(text):
         return text  # "default", "multicast ..." and the like stay as they are
 
 
-# -- the judgement ------------------------------------------------------------------
+# -- the judgement of one end -----------------------------------------------------------
 def _hex_id(value):
     try:
         return int(str(value).split("/", 1)[0], 16)
@@ -204,50 +391,176 @@ def _hex_id(value):
         return None
 
 
-def _ike(end, sas, ike_checked):
+def _spi(value):
+    """An SPI as swanctl prints it, eight hex digits (the kernel's facts say 0x...)."""
+    text = str(value).strip().lower()
+    text = text[2:] if text.startswith("0x") else text
+    try:
+        return "%08x" % int(text, 16)
+    except ValueError:
+        return text
+
+
+def _address(text):
+    try:
+        return str(ipaddress.ip_address(str(text).split("%", 1)[0]))
+    except ValueError:
+        return text
+
+
+def _head(problem):
+    """"charon is not running" of "charon is not running: /run/charon.vici refused the connection"."""
+    return problem.split(": ", 1)[0]
+
+
+def _binding(end):
+    """(SA attribute, planned value, words) of the end's tunnel: if_id for XFRM interfaces, mark for VTI."""
+    if end["tunnel_type"] == "xfrm":
+        return "if_id", end["if_id"], "if_id %d" % end["if_id"]
+    return "mark", end["mark"], "mark %d" % end["mark"]
+
+
+def _ike(end, sas, ike_checked, down=None):
+    """IKE, CHILD, child bound, problems and the SPIs of a strongSwan end."""
+    connection = end["connection"]
     if not ike_checked:
-        return "n/a", "n/a", None, []
-    candidates = sas.get(end["connection"], [])
-    if not candidates:
-        return "none", "none", False, ["no IKE_SA %s" % end["connection"]]
-    best = sorted(candidates, key=lambda sa: sa.get("state") != IKE_UP)[0]
-    problems = [] if best.get("state") == IKE_UP else ["IKE_SA %s is %s" % (end["connection"], best.get("state"))]
+        return "n/a", "n/a", None, [], {"ike_spis": None, "child_spis": None}
+    if down:
+        return "none", "none", None, ["no IKE_SA %s (%s)" % (connection, _head(down))], {
+            "ike_spis": None, "child_spis": None}
+    candidates = sas.get(connection, [])
+    established = [sa for sa in candidates if sa.get("state") == IKE_UP]
     children = [child for sa in candidates for child in (sa.get("child-sas") or {}).values()]
+    spis = {
+        "ike_spis": sorted([_spi(sa.get("initiator-spi", "")), _spi(sa.get("responder-spi", ""))] for sa in established),
+        "child_spis": [{"name": child.get("name", "?"), "state": child.get("state"), "in": _spi(child.get("spi-in", "")),
+                        "out": _spi(child.get("spi-out", ""))} for child in children],
+    }
+    if not candidates:
+        return "none", "none", False, ["no IKE_SA %s" % connection], spis
+    best = sorted(candidates, key=lambda sa: sa.get("state") != IKE_UP)[0]
+    problems = [] if established else ["IKE_SA %s is %s" % (connection, best.get("state"))]
+    if len(established) > 1:
+        problems.append("%d IKE_SAs established for %s (duplicate)" % (len(established), connection))
     installed = [child for child in children if child.get("state") == CHILD_UP]
     if not installed:
         states = sorted(set(child.get("state", "?") for child in children))
         problems.append("no CHILD_SA installed (%s)" % (", ".join(states) or "none"))
-        return best.get("state"), "/".join(states) or "none", None, problems
+        return best.get("state"), "/".join(states) or "none", None, problems, spis
+    # Rekeys overlap: the old CHILD_SA is REKEYED or DELETING by then, never INSTALLED beside the new one.
+    names = [child.get("name", "?") for child in installed]
+    for name in sorted(set(names)):
+        if names.count(name) > 1:
+            problems.append("%d CHILD_SAs installed for %s (duplicate)" % (names.count(name), name))
     keys = ("if-id-in", "if-id-out") if end["tunnel_type"] == "xfrm" else ("mark-in", "mark-out")
-    want = end["if_id"] if end["tunnel_type"] == "xfrm" else end["mark"]
-    bound = [child for child in installed if all(_hex_id(child.get(key, "0")) == want for key in keys)]
-    if not bound:
-        seen = ", ".join("%s=%s" % (key, installed[0].get(key)) for key in keys)
-        problems.append("CHILD_SA %s not bound to %d (%s)" % (installed[0].get("name", "?"), want, seen))
-    return best.get("state"), CHILD_UP, bool(bound), problems
+    _attribute, want, _words = _binding(end)
+    unbound = [child for child in installed if not all(_hex_id(child.get(key, "0")) == want for key in keys)]
+    for child in unbound:
+        seen = ", ".join("%s=%s" % (key, child.get(key)) for key in keys)
+        problems.append("CHILD_SA %s not bound to %d (%s)" % (child.get("name", "?"), want, seen))
+    return best.get("state"), CHILD_UP, not unbound, problems, spis
 
 
-def _ike_pluto(end, states):
+def _ike_pluto(end, states, spis, down=None):
     """An end held by libreswan: one conn per inner family, both on the link's one IKE SA."""
     conns = ["%s-%s" % (end["connection"], family) for family in ("v4", "v6")]
-    seen = dict((conn, [state for _serial, state in states.get(conn, [])]) for conn in conns)
-    if not any(seen.values()):
-        return "none", "none", None, ["no IKE_SA %s" % " or ".join(conns)]
-    problems = []
-    ike_up = any(PLUTO_IKE_UP in found for found in seen.values())
-    if not ike_up:
-        problems.append("no IKE_SA established for %s (pluto: %s)" % (
-            end["connection"], ", ".join(sorted(set(state for found in seen.values() for state in found)))))
-    down = [conn for conn in conns if PLUTO_CHILD_UP not in seen[conn]]
     if down:
-        problems.append("no CHILD_SA established for %s" % ", ".join(down))
-    child = "none" if len(down) == len(conns) else "partial" if down else CHILD_UP
-    # pluto does not report if_id or mark: the kernel's policies (_policies) say whether they are bound.
-    return IKE_UP if ike_up else "down", child, None, problems
+        return "none", "none", None, ["no IKE_SA %s (%s)" % (end["connection"], _head(down))], {
+            "ike_spis": None, "child_spis": None}
+    local = _address(end.get("local_ike_address"))
+    children = {}
+    for conn in conns:
+        for serial, spi, address in spis.get(conn, []):
+            child = children.setdefault(serial, {"name": conn, "state": PLUTO_CHILD_UP, "in": None, "out": None})
+            child["in" if _address(address) == local else "out"] = spi
+    seen = dict((conn, [state for _serial, state in states.get(conn, [])]) for conn in conns)
+    established = any(PLUTO_CHILD_UP in found_states for found_states in seen.values())
+    # A pluto that lists established CHILD_SAs but none of their SPIs prints a format not read here:
+    # then it says nothing about which kernel SAs are its own.
+    found = {"ike_spis": None,
+             "child_spis": [children[serial] for serial in sorted(children)] if children or not established else None}
+    if not any(seen.values()):
+        return "none", "none", None, ["no IKE_SA %s" % " or ".join(conns)], found
+    problems = []
+    ike_serials = sorted(set(serial for conn in conns for serial, state in states.get(conn, []) if state == PLUTO_IKE_UP))
+    if not ike_serials:
+        problems.append("no IKE_SA established for %s (pluto: %s)" % (
+            end["connection"], ", ".join(sorted(set(state for found_states in seen.values() for state in found_states)))))
+    elif len(ike_serials) > 1:
+        problems.append("%d IKE_SAs established for %s (duplicate: %s)" % (
+            len(ike_serials), end["connection"], ", ".join("#%d" % serial for serial in ike_serials)))
+    for conn in conns:
+        serials = [serial for serial, state in states.get(conn, []) if state == PLUTO_CHILD_UP]
+        if len(serials) > 1:
+            problems.append("%d CHILD_SAs established for %s (duplicate: %s)" % (
+                len(serials), conn, ", ".join("#%d" % serial for serial in serials)))
+    down_conns = [conn for conn in conns if PLUTO_CHILD_UP not in seen[conn]]
+    if down_conns:
+        problems.append("no CHILD_SA established for %s" % ", ".join(down_conns))
+    child = "none" if len(down_conns) == len(conns) else "partial" if down_conns else CHILD_UP
+    # pluto does not report if_id or mark: the kernel's policies (_policies) and SAs (_kernel) say whether they are bound.
+    return IKE_UP if ike_serials else "down", child, None, problems, found
+
+
+def _kernel_spis(end, states):
+    """SPIs of the kernel's SAs bound to the end (its if_id or mark), by direction; None when not read."""
+    if states is None:
+        return None
+    attribute, want, _words = _binding(end)
+    local, remote = _address(end.get("local_ike_address")), _address(end.get("remote_ike_address"))
+    found = {"in": [], "out": []}
+    for state in states:
+        if state.get(attribute) != want or state.get("proto", "esp") not in ("esp", "ah"):
+            continue
+        if "algorithms" in state and not state["algorithms"]:
+            continue  # a larval SA (an SPI allocated for a negotiation): no keys, carries nothing
+        spi = _spi(state.get("spi", ""))
+        if spi.strip("0") == "":
+            continue
+        src, dst = _address(state.get("src")), _address(state.get("dst"))
+        if src == local or dst == remote:
+            found["out"].append(spi)
+        elif dst == local or src == remote:
+            found["in"].append(spi)
+    return {"in": sorted(set(found["in"])), "out": sorted(set(found["out"]))}
+
+
+def _kernel(end, kernel, spis, daemon):
+    """(bound, problems) of the kernel's SAs against what the IKE daemon lists for the end.
+
+    bound: the kernel holds SAs in both directions with the planned if_id or mark, among them those of
+    every CHILD_SA the daemon lists as up (None when the kernel was not read).  An SA that no CHILD_SA
+    lists, in any state, is stale (the daemon that made it died, or lost it); spis["child_spis"] None:
+    the daemon did not say, nothing is stale.
+    """
+    if kernel is None:
+        return None, []
+    _attribute, _want, words = _binding(end)
+    missing = ["no %s ESP SA in the kernel with %s" % ("inbound" if direction == "in" else "outbound", words)
+               for direction in ("in", "out") if not kernel[direction]]
+    children = spis.get("child_spis")
+    if children is None:
+        return not missing, missing
+    absent = []
+    for child in children:
+        if child.get("state") not in (CHILD_UP, PLUTO_CHILD_UP):
+            continue
+        for direction in ("in", "out"):
+            if child.get(direction) and kernel[direction] and child[direction] not in kernel[direction]:
+                absent.append("CHILD_SA %s SPI %s (%s) is not in the kernel with %s" % (
+                    child.get("name", "?"), child[direction], direction, words))
+    stale = []
+    for direction in ("in", "out"):
+        listed = set(child.get(direction) for child in children)
+        for spi in kernel[direction]:
+            if spi not in listed:
+                stale.append("kernel SA %s (%s) with %s belongs to no CHILD_SA of %s (stale)" % (
+                    spi, direction, words, daemon))
+    return not (missing or absent), missing + absent + stale
 
 
 def _policies(end, policies):
-    attribute, want = ("if_id", end["if_id"]) if end["tunnel_type"] == "xfrm" else ("mark", end["mark"])
+    attribute, want, _words = _binding(end)
     directions = set(policy.get("direction") for policy in policies or [] if policy.get(attribute) == want)
     missing = [direction for direction in ("in", "out") if direction not in directions]
     if missing:
@@ -255,13 +568,14 @@ def _policies(end, policies):
     return True, []
 
 
-def _bgp(end, protocols):
+def _bgp(end, protocols, down=None):
     neighbours = set(str(ipaddress.ip_address(end[key])) for key in ("peer_address_v6", "peer_address_v4")
                      if end.get(key))
     sessions = [p for p in protocols if p["proto"] == "BGP" and p["neighbor_address"]
                 and str(ipaddress.ip_address(p["neighbor_address"])) in neighbours]
     if not sessions:
-        return "none", 0, ["no BGP session with %s" % " or ".join(sorted(neighbours))]
+        why = " (%s)" % _head(down) if down else ""
+        return "none", 0, ["no BGP session with %s%s" % (" or ".join(sorted(neighbours)), why)]
     problems = ["BGP %s is %s%s" % (s["name"], s["bgp_state"] or s["state"],
                                     " (%s)" % s["last_error"] if s["last_error"] else "")
                 for s in sessions if s["bgp_state"] != BGP_UP]
@@ -283,65 +597,216 @@ def _prefixes(end, routes, site_prefixes, require_prefixes):
 
 
 def link_health(ends, sites=None, swanctl=None, policies=None, birdc=None, routes=None, require_prefixes=True,
-                pluto=None):
-    """One row per link end of one gateway.
+                pluto=None, states=None):
+    """One row per link end of one gateway, judged alone (cross_check then judges it against its peer).
 
     ends: the gateway's ends (plan ``hosts[gateway]``); sites: the plan's
-    ``sites`` (static prefixes expected from each peer site); swanctl: the
-    text of ``swanctl --list-sas``, pluto: the text of libreswan's ``ipsec
-    whack --showstates`` (None where that daemon does not run: the IKE
-    columns read n/a); policies: ``routevpn_xfrm_policies``; birdc: the text
-    of ``birdc show protocols all``; routes: ``ip -j route`` lists of the
-    private namespace (both families).
+    ``sites`` (static prefixes expected from each peer site); swanctl:
+    ``swanctl --list-sas``, pluto: libreswan's ``ipsec whack --showstates``
+    (None where that daemon does not run: the IKE columns read n/a);
+    policies: ``routevpn_xfrm_policies``; states: ``routevpn_xfrm_states``
+    (None: not read, the kernel's SAs are not judged); birdc: ``birdc show
+    protocols all``; routes: ``ip -j route`` lists of the private namespace
+    (both families).  swanctl, pluto and birdc are each the command's text or
+    its registered result; routes are lists or the registered loop.
+
+    Each row carries ``evidence`` for cross_check: whether the end's IKE
+    daemon answered, the SPIs of its IKE_SAs (strongSwan) and CHILD_SAs, and
+    the kernel's SAs bound to the end by direction.
     """
+    swanctl, swanctl_down = _text_of(swanctl, "swanctl --list-sas")
+    pluto, pluto_down = _text_of(pluto, "ipsec whack --showstates")
+    birdc, bird_down = _text_of(birdc, "birdc show protocols all")
     sas = ike_sas(swanctl) if swanctl is not None else {}
-    states = pluto_states(pluto) if pluto is not None else {}
+    pluto_found, pluto_sas = (pluto_states(pluto), pluto_spis(pluto)) if pluto is not None else ({}, {})
     protocols = bird_protocols(birdc)
-    table = kernel_routes(*(routes or []))
+    table = kernel_routes(*_route_tables(routes))
     rows = []
     for end in ends:
-        if end.get("ike_daemon", "strongswan") == "libreswan" and pluto is not None:
-            ike, child, child_bound, problems = _ike_pluto(end, states)
+        daemon = end.get("ike_daemon", "strongswan")
+        if daemon == "libreswan" and (pluto is not None or pluto_down):
+            ike, child, child_bound, problems, spis = _ike_pluto(end, pluto_found, pluto_sas, pluto_down)
+            answered, down, name = not pluto_down, pluto_down, "pluto"
         else:
-            ike_checked = swanctl is not None and end.get("ike_daemon", "strongswan") == "strongswan"
-            ike, child, child_bound, problems = _ike(end, sas, ike_checked)
+            ike_checked = (swanctl is not None or bool(swanctl_down)) and daemon == "strongswan"
+            ike, child, child_bound, problems, spis = _ike(end, sas, ike_checked, swanctl_down)
+            answered, down, name = (not swanctl_down) if ike_checked else None, swanctl_down, "charon"
+        kernel = _kernel_spis(end, states)
+        kernel_bound, kernel_problems = _kernel(end, kernel, spis if answered else {}, name)
         policy_ok, policy_problems = _policies(end, policies)
-        bgp, imported, bgp_problems = _bgp(end, protocols)
+        bgp, imported, bgp_problems = _bgp(end, protocols, bird_down)
         expected = ((sites or {}).get(end["peer_site"]) or {}).get("prefixes") or []
         via, missing, prefix_problems = _prefixes(end, table, expected, require_prefixes)
-        problems += policy_problems + bgp_problems + prefix_problems
+        problems += kernel_problems + policy_problems + bgp_problems + prefix_problems
         rows.append({
             "gateway": end["gateway"], "peer": end["peer"], "link": end["link"], "interface": end["interface"],
             "ike": ike, "child": child, "if_id": end["if_id"] if end["tunnel_type"] == "xfrm" else end["mark"],
-            "if_id_ok": policy_ok and child_bound is not False, "bgp": bgp, "imported": imported,
-            "prefixes": via, "missing_prefixes": missing, "ok": not problems, "problems": problems,
+            "if_id_ok": policy_ok and child_bound is not False and kernel_bound is not False,
+            "bgp": bgp, "imported": imported, "prefixes": via, "missing_prefixes": missing, "ok": not problems,
+            "problems": problems,
+            "evidence": {"ike_daemon": daemon, "daemon": name, "daemon_answered": answered, "daemon_problem": down,
+                         "ike_spis": spis["ike_spis"], "child_spis": spis["child_spis"], "kernel": kernel},
         })
     return rows
 
 
+# -- the judgement of a link: both ends ---------------------------------------------------
+def _on(problem, gateway):
+    """"charon is not running on v1-1: /run/charon.vici refused the connection"."""
+    head, _sep, detail = problem.partition(": ")
+    return "%s on %s%s" % (head, gateway, ": " + detail if detail else "")
+
+
+def _agreement(row, other):
+    """What the two ends of one link disagree on, each naming the link and the gateway concerned."""
+    link, me, peer = row["link"], row["gateway"], row["peer"]
+    mine, theirs = row.get("evidence") or {}, other.get("evidence") or {}
+    problems = []
+    if theirs.get("daemon_answered") is False:
+        problems.append("link %s: peer %s has no IKE_SA for it (%s)" % (
+            link, peer, _on(theirs.get("daemon_problem") or "%s is not answering" % theirs.get("daemon"), peer)))
+    elif other.get("ike") not in (IKE_UP, "n/a"):
+        problems.append("link %s: peer %s has no IKE_SA for it%s" % (
+            link, peer, "" if other.get("ike") in ("none", None) else " (it is %s there)" % other["ike"]))
+    elif row.get("ike") == IKE_UP and mine.get("ike_spis") and theirs.get("ike_spis"):
+        for holder, other_end, held, seen in ((me, peer, mine["ike_spis"], theirs["ike_spis"]),
+                                              (peer, me, theirs["ike_spis"], mine["ike_spis"])):
+            problems += ["link %s: IKE_SA %s_i %s_r of %s is not on %s (stale)" % (link, spi_i, spi_r, holder, other_end)
+                         for spi_i, spi_r in held if [spi_i, spi_r] not in [list(pair) for pair in seen]]
+    mk, tk = mine.get("kernel"), theirs.get("kernel")
+    if mk is not None and tk is not None:
+        for sender, receiver, sent, received in ((me, peer, mk, tk), (peer, me, tk, mk)):
+            for spi in sent["out"]:
+                if spi not in received["in"]:
+                    problems.append("link %s: SPI %s out of %s is not an inbound SA on %s (stale)" % (
+                        link, spi, sender, receiver))
+    return problems
+
+
+def cross_check(rows, verified=None):
+    """Every gateway's rows, each end judged against its peer's end as well.
+
+    rows: link_health's rows of every gateway that reported; verified: the
+    gateways this run verifies (None: those in rows).  An end is healthy when
+    it is healthy alone and its peer's end reported and agrees: the peer's
+    IKE daemon answers and holds an IKE_SA for the link, every outbound SA of
+    one end's kernel is an inbound SA of the other's, and (strongSwan on both
+    ends) both list the same IKE_SA SPIs.  An end whose peer is not verified
+    by this run (``--limit``) is ``not verified``: neither healthy nor down.
+    Returns new rows with ``status`` (``ok``, ``DOWN``, ``not verified``),
+    ``ok``, ``problems`` and ``unverified`` (why not, or None).
+    """
+    ends = dict(((row["gateway"], row["link"]), row) for row in rows)
+    reported = set(row["gateway"] for row in rows)
+    verified = reported if verified is None else set(verified)
+    checked = []
+    for row in rows:
+        row = dict(row)
+        problems, unverified = list(row["problems"]), None
+        link, peer = row["link"], row["peer"]
+        if peer not in verified:
+            unverified = "peer %s is not verified by this run (outside --limit)" % peer
+        elif peer not in reported:
+            problems.append("link %s: peer %s did not report" % (link, peer))
+        elif (peer, link) not in ends:
+            problems.append("link %s: peer %s reported no end of it" % (link, peer))
+        else:
+            problems += _agreement(row, ends[(peer, link)])
+        row.update(problems=problems, unverified=unverified, ok=not problems and unverified is None,
+                   status="DOWN" if problems else "not verified" if unverified else "ok")
+        checked.append(row)
+    return checked
+
+
+# -- what is wrong with a gateway, not with one of its links ---------------------------
+_RESULT_NAMES = {"swanctl": "swanctl --list-sas", "pluto": "ipsec whack --showstates", "xfrm": "xfrm_policy_facts",
+                 "birdc": "birdc show protocols all", "routes": "ip route"}
+_RESULT_ORDER = ("netns", "swanctl", "pluto", "xfrm", "birdc", "routes")
+
+
+def _side(netns):
+    return "netns %s" % netns if netns else "the public namespace"
+
+
+def _netns_problems(result):
+    """The private_netns module's check: its failure, the devices that leak, what drifted."""
+    if not isinstance(result, Mapping) or result.get("skipped"):
+        return []
+    problems = [command_problem(result, "private_netns")]
+    for leak in result.get("leaks") or []:
+        problems.append("leak: %s (%s) joins %s to %s directly; only tunnel devices may cross" % (
+            leak.get("interface"), leak.get("kind") or "device", _side(leak.get("netns")), _side(leak.get("peer_netns"))))
+    problems += ["drift: %s" % change for change in result.get("changes") or []]
+    return problems
+
+
+def gateway_problems(results):
+    """What is wrong with a gateway rather than one link, one line each, from verify's registered results.
+
+    results: by name - ``netns`` (routevpn.mesh.private_netns in check
+    mode: failure, leaks, drift), and the commands and modules ``swanctl``,
+    ``pluto``, ``xfrm`` (xfrm_policy_facts), ``birdc`` and ``routes`` (a
+    loop).  Known errors become a sentence ("charon is not running:
+    /run/charon.vici refused the connection"); others their last meaningful
+    line, without strongSwan's plugin noise or a usage text.  Skipped tasks
+    say nothing; a line that several commands share is given once.
+    """
+    problems = []
+    for name in sorted(results, key=lambda name: (_RESULT_ORDER + (name,)).index(name)):
+        result = results[name]
+        if name == "netns":
+            problems += _netns_problems(result)
+        elif isinstance(result, Mapping) and isinstance(result.get("results"), list):
+            problems += [command_problem(item, _RESULT_NAMES.get(name, name)) for item in result["results"]]
+        else:
+            problems.append(command_problem(result, _RESULT_NAMES.get(name, name)))
+    unique = []
+    for problem in problems:
+        if problem and problem not in unique:
+            unique.append(problem)
+    return unique
+
+
+# -- the table -----------------------------------------------------------------------------
 COLUMNS = (("gateway", "gateway"), ("peer", "peer"), ("link", "link"), ("IKE", "ike"), ("CHILD", "child"),
-           ("if_id", "if_id"), ("BGP", "bgp"), ("prefixes", "prefixes"), ("status", "ok"))
+           ("if_id", "if_id"), ("BGP", "bgp"), ("prefixes", "prefixes"), ("status", "status"))
+
+
+def _status(row):
+    return row.get("status") or ("ok" if row["ok"] else "DOWN")
 
 
 def _cell(row, key):
+    if key == "status":
+        return _status(row)
     value = row[key]
     if key == "if_id":
         return "%d %s" % (value, "ok" if row["if_id_ok"] else "BAD")
     if key == "prefixes":
         return "%d%s" % (len(value), " (missing %d)" % len(row["missing_prefixes"]) if row["missing_prefixes"] else "")
-    if key == "ok":
-        return "ok" if value else "DOWN"
     return str(value)
 
 
 def health_table(rows):
-    """The rows as aligned text lines: a header, one line per link end, then each problem."""
+    """The rows as aligned text lines: a header, one line per link end, then each problem, then a count."""
     cells = [[title for title, _key in COLUMNS]] + [[_cell(row, key) for _title, key in COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
     for row in rows:
         for problem in row["problems"]:
             lines.append("%s -> %s: %s" % (row["gateway"], row["peer"], problem))
-    healthy = sum(1 for row in rows if row["ok"])
-    lines.append("%d of %d link ends healthy" % (healthy, len(rows)))
+        if row.get("unverified") and not row["problems"]:
+            lines.append("%s -> %s: not verified: %s" % (row["gateway"], row["peer"], row["unverified"]))
+    healthy = sum(1 for row in rows if _status(row) == "ok")
+    unverified = sum(1 for row in rows if _status(row) == "not verified")
+    lines.append("%d of %d link ends healthy%s" % (
+        healthy, len(rows), ", %d not verified (peer outside this run)" % unverified if unverified else ""))
     return lines
+
+
+def health_summary(rows):
+    """Counts of the rows by status: {"ok": n, "DOWN": n, "not verified": n}."""
+    summary = {"ok": 0, "DOWN": 0, "not verified": 0}
+    for row in rows:
+        summary[_status(row)] = summary.get(_status(row), 0) + 1
+    return summary

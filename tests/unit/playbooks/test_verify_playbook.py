@@ -1,16 +1,23 @@
-"""playbooks/verify.yml, run by ansible-playbook against a gateway built on this machine's kernel.
+"""playbooks/verify.yml, run by ansible-playbook against two gateways built on this machine's kernel.
 
-The gateway v1-1 of a two-gateway mesh (link 11-21, if_id 4296) is made of
-real namespaces: ansible-playbook runs inside a scratch namespace, its
-"public" one, which holds real XFRM policies with the planned if_id; the
-private namespace holds a veth named rv-21 (this kernel has no XFRM
-interfaces; its peer sits in a third namespace, as a tunnel's far end would)
-with the planned transfer addresses and a BIRD-protocol route through it.
-Only the daemons' command-line tools are stand-ins: `swanctl` and `birdc`
-print outputs captured from the real daemons on a real kernel
-(tests/unit/plugins/module_utils/captured/).
+The gateways v1-1 and v2-1 of a two-gateway mesh (link 11-21, if_id 4296) are
+made of real namespaces: ansible-playbook runs inside a scratch namespace, the
+"public" one both gateways share, which holds real XFRM policies with the
+planned if_id and, where the kernel has ESP (the VM tier), the link's two real
+SAs; each gateway has its own private namespace holding a veth named after its
+tunnel interface (this kernel has no XFRM interfaces; its far end sits in a
+third namespace, as a tunnel's would) with the planned transfer addresses and
+a BIRD-protocol route through it.  Only the daemons' command-line tools are
+stand-ins: `swanctl` and `birdc` answer, for the socket asked for, what the
+real ones printed (tests/unit/plugins/module_utils/captured/): both ends of
+one link from capture.sh (pair-up-*), and the errors of a charon killed -9.
+
+Since the two gateways share one public namespace, each sees both SAs of the
+link; verify tells them apart by the gateway's own IKE address (the source of
+its outbound SA), as it does on real gateways, where each kernel holds its own.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -19,90 +26,228 @@ import subprocess
 import uuid
 
 import pytest
+import yaml
 
-from ..conftest import delete_netns
+from ..collection_paths import ansible_env
+from ..conftest import delete_netns, kernel_supports
 from ..plugins.module_utils.mesh_inventory import inventory
 from ..roles.role_runner import run_playbook, write_inventory
 
 CAPTURED = pathlib.Path(__file__).parents[1] / "plugins" / "module_utils" / "captured"
+SOCKETS = "/run/routevpn-verify-test"
+# The SAs of pair-up-*: v1-1 (2001:db8:1::1) sends with c1ca2ab0, v2-1 (2001:db8:2::1) with c28154a3.
+LINK_SAS = (("2001:db8:1::1", "2001:db8:2::1", "0xc1ca2ab0"), ("2001:db8:2::1", "2001:db8:1::1", "0xc28154a3"))
+GATEWAYS = {
+    # gateway: tunnel interface, its transfer address, the peer's, the peer site's prefix
+    "v1-1": ("rv-21", "2001:db8:ff::190", "2001:db8:ff::191", "2001:db8:a2::/64"),
+    "v2-1": ("rv-11", "2001:db8:ff::191", "2001:db8:ff::190", "2001:db8:a1::/64"),
+}
+
+# The stand-in answers, for the socket named by --uri (swanctl) or -s (birdc), what is in
+# ANSWERS/<socket file name>.{out,err,rc}.
+FAKE_TOOL = """#!/bin/sh
+# Stand-in for {name}: answers what the real one printed, for the socket it is asked about.
+socket=
+while [ $# -gt 0 ]; do
+  case $1 in --uri | -s) socket=${{2##*/}}; shift ;; esac
+  shift
+done
+[ -f "{answers}/$socket.out" ] && cat "{answers}/$socket.out"
+[ -f "{answers}/$socket.err" ] && cat "{answers}/$socket.err" >&2
+exit "$(cat "{answers}/$socket.rc" 2>/dev/null || echo 0)"
+"""
 
 
 def ip(*args):
     subprocess.run(("ip",) + args, check=True, capture_output=True, text=True)
 
 
-def fake_tool(directory, name, capture):
-    path = directory / name
-    path.write_text("#!/bin/sh\n# Stand-in for %s: what the real one printed on a healthy mesh.\ncat %s\n"
-                    % (name, CAPTURED / capture))
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+def captured(name):
+    return (CAPTURED / name).read_text()
+
+
+def birdc_of(gateway):
+    """birdc-established.txt is v1-1's view; v2-1's is the same session seen from the other end."""
+    text = captured("birdc-established.txt")
+    if gateway == "v2-1":
+        text = text.replace("Neighbor address: 2001:db8:ff::191", "Neighbor address: 2001:db8:ff::190")
+        text = text.replace("rv-21 ", "rv-11 ").replace("Neighbor AS:      65002", "Neighbor AS:      65001")
+    return text
 
 
 def xfrm_policy(public, direction, if_id=4296):
+    local, remote = ("2001:db8:1::1", "2001:db8:2::1")
     ip("-n", public, "xfrm", "policy", "add", "dir", direction, "src", "::/0", "dst", "::/0", "if_id", str(if_id),
-       "tmpl", "src", "2001:db8:1::1" if direction == "out" else "2001:db8:2::1",
-       "dst", "2001:db8:2::1" if direction == "out" else "2001:db8:1::1", "proto", "esp", "mode", "tunnel")
+       "tmpl", "src", local if direction == "out" else remote,
+       "dst", remote if direction == "out" else local, "proto", "esp", "mode", "tunnel")
+
+
+def add_link_sas(public):
+    """The link's two ESP SAs with the captured SPIs (a kernel with ESP only: the VM tier)."""
+    for src, dst, spi in LINK_SAS:
+        ip("-n", public, "xfrm", "state", "add", "src", src, "dst", dst, "proto", "esp", "spi", spi, "mode", "tunnel",
+           "aead", "rfc4106(gcm(aes))", "0x" + "11" * 20, "128", "if_id", "4296")
 
 
 @pytest.fixture
-def gateway(tmp_path, scratch_netns_factory):
+def mesh(tmp_path, scratch_netns_factory):
     public, far = scratch_netns_factory("rvpub"), scratch_netns_factory("rvfar")
-    private = "rvpriv-" + uuid.uuid4().hex[:6]
-    ip("netns", "add", private)
-    ip("-n", private, "link", "add", "rv-21", "type", "veth", "peer", "name", "far0", "netns", far)
-    for netns, name in ((private, "lo"), (private, "rv-21"), (far, "far0")):
-        ip("-n", netns, "link", "set", name, "up")
-    for address in ("2001:db8:ff::190/127", "169.254.1.144/31"):
-        ip("-n", private, "address", "add", address, "dev", "rv-21", "nodad")
-    ip("-n", private, "-6", "route", "add", "2001:db8:a2::/64", "via", "2001:db8:ff::191", "dev", "rv-21",
-       "proto", "bird", "metric", "32")
-    for name in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.all.keep_addr_on_down=1"):
-        ip("netns", "exec", private, "sysctl", "-qw", name)
-    for direction in ("in", "out", "fwd"):
-        xfrm_policy(public, direction)
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    fake_tool(tools, "swanctl", "swanctl-established.raw")
-    fake_tool(tools, "birdc", "birdc-established.txt")
-
+    privates = {}
+    answers = tmp_path / "answers"
+    answers.mkdir()
     hostvars = inventory({1: 1, 2: 1})
-    for variables in hostvars.values():
-        variables["routevpn_sites"]["site2"]["prefixes"] = ["2001:db8:a2::/64"]
-    hostvars["v1-1"]["routevpn_private_netns"] = private
-    inventory_path = write_inventory(tmp_path, hostvars)
-
-    def verify(check=False):
-        return run_playbook(tmp_path, inventory_path, "routevpn.mesh.verify", check=check, netns=public,
-                            extra=["--limit", "v1-1,localhost"], env={"PATH": "%s:%s" % (tools, os.environ["PATH"])})
-
     try:
-        yield {"public": public, "private": private, "verify": verify}
+        for gateway, (interface, address, peer, prefix) in GATEWAYS.items():
+            private = privates[gateway] = "rvpriv-" + uuid.uuid4().hex[:6]
+            ip("netns", "add", private)
+            far_end = "far" + interface[-2:]
+            ip("-n", private, "link", "add", interface, "type", "veth", "peer", "name", far_end, "netns", far)
+            for netns, name in ((private, "lo"), (private, interface), (far, far_end)):
+                ip("-n", netns, "link", "set", name, "up")
+            ip("-n", private, "address", "add", address + "/127", "dev", interface, "nodad")
+            ip("-n", private, "-6", "route", "add", prefix, "via", peer, "dev", interface, "proto", "bird",
+               "metric", "32")
+            for name in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+                         "net.ipv6.conf.all.keep_addr_on_down=1"):
+                ip("netns", "exec", private, "sysctl", "-qw", name)
+            hostvars[gateway].update(routevpn_private_netns=private,
+                                     routevpn_strongswan_vici_socket="%s/%s.vici" % (SOCKETS, gateway),
+                                     routevpn_bird_control_socket="%s/%s.ctl" % (SOCKETS, gateway))
+            (answers / ("%s.vici.out" % gateway)).write_text(captured("pair-up-%s.swanctl.pretty" % gateway))
+            (answers / ("%s.ctl.out" % gateway)).write_text(birdc_of(gateway))
+        for direction in ("in", "out", "fwd"):
+            xfrm_policy(public, direction)
+        if kernel_supports("esp"):
+            add_link_sas(public)
+        tools = tmp_path / "bin"
+        tools.mkdir()
+        for name in ("swanctl", "birdc"):
+            path = tools / name
+            path.write_text(FAKE_TOOL.format(name=name, answers=answers))
+            path.chmod(path.stat().st_mode | stat.S_IXUSR)
+        for variables in hostvars.values():
+            variables["routevpn_sites"]["site1"]["prefixes"] = ["2001:db8:a1::/64"]
+            variables["routevpn_sites"]["site2"]["prefixes"] = ["2001:db8:a2::/64"]
+        inventory_path = write_inventory(tmp_path, hostvars)
+
+        def verify(check=False, limit=None, inventory_file=inventory_path):
+            extra = ["--limit", limit] if limit else []
+            return run_playbook(tmp_path, inventory_file, "routevpn.mesh.verify", check=check, netns=public,
+                                extra=extra, env={"PATH": "%s:%s" % (tools, os.environ["PATH"])})
+
+        def charon_killed(gateway):
+            """swanctl on ``gateway`` answers as it did with charon killed -9 there (capture.sh)."""
+            refused = json.loads(captured("swanctl-refused.result.json"))
+            socket = "%s/%s.vici" % (SOCKETS, gateway)
+            (answers / ("%s.vici.out" % gateway)).write_text("")
+            (answers / ("%s.vici.err" % gateway)).write_text(refused["stderr"].replace("/run/cap/a/charon.vici", socket))
+            (answers / ("%s.vici.rc" % gateway)).write_text(str(refused["rc"]))
+
+        yield {"public": public, "private": privates, "verify": verify, "charon_killed": charon_killed,
+               "hostvars": hostvars, "tmp_path": tmp_path}
     finally:
-        delete_netns(private)
+        for private in privates.values():
+            delete_netns(private)
 
 
-def test_a_healthy_gateway_passes_and_shows_its_row(gateway):
-    run = gateway["verify"]()
+def table(run):
+    """The lines of the health table in the output of a run."""
+    return re.findall(r'^\s+"(.*)",?$', run.output.split("TASK [Health of every link]", 1)[-1].split("TASK [", 1)[0],
+                      re.MULTILINE)
+
+
+def test_both_ends_healthy_and_agreeing(mesh, kernel_feature):
+    kernel_feature("esp")
+    run = mesh["verify"]()
     assert run.rc == 0, run
-    assert re.search(r'"v1-1 +v2-1 +11-21 +ESTABLISHED +INSTALLED +4296 ok +Established +1 +ok"', run.output), run
-    assert "1 of 1 link ends healthy" in run.output
+    rows = table(run)
+    assert re.match(r"v1-1 +v2-1 +11-21 +ESTABLISHED +INSTALLED +4296 ok +Established +1 +ok$", rows[1]), rows
+    assert re.match(r"v2-1 +v1-1 +11-21 +ESTABLISHED +INSTALLED +4296 ok +Established +1 +ok$", rows[2]), rows
+    assert rows[-1] == "2 of 2 link ends healthy"
+    assert run.changed("v1-1") == 0 and run.changed("v2-1") == 0 and run.changed("localhost") == 0
+
+
+def test_with_limit_the_peer_is_not_verified_and_the_run_passes(mesh, kernel_feature):
+    """Also under --check (verify only reads): one run, since each costs minutes under TCG."""
+    kernel_feature("esp")
+    run = mesh["verify"](limit="v1-1,localhost", check=True)
+    assert run.rc == 0, run
     assert run.changed("v1-1") == 0 and run.changed("localhost") == 0
-    assert gateway["verify"](check=True).rc == 0
+    rows = table(run)
+    assert re.match(r"v1-1 +v2-1 +11-21 .* not verified$", rows[1]), rows
+    assert "v1-1 -> v2-1: not verified: peer v2-1 is not verified by this run (outside --limit)" in rows
+    assert rows[-1] == "0 of 1 link ends healthy, 1 not verified (peer outside this run)"
 
 
-def test_a_missing_policy_fails_the_run_and_names_it(gateway):
-    ip("-n", gateway["public"], "xfrm", "policy", "del", "dir", "in", "src", "::/0", "dst", "::/0", "if_id", "4296")
-    run = gateway["verify"]()
+def test_no_sa_in_the_kernel_is_down_on_both_ends(mesh):
+    if kernel_supports("esp"):
+        for src, dst, spi in LINK_SAS:
+            ip("-n", mesh["public"], "xfrm", "state", "del", "src", src, "dst", dst, "proto", "esp", "spi", spi)
+    run = mesh["verify"]()
+    assert run.rc != 0, run
+    rows = table(run)
+    for gateway, peer in (("v1-1", "v2-1"), ("v2-1", "v1-1")):
+        assert "%s -> %s: no inbound ESP SA in the kernel with if_id 4296" % (gateway, peer) in rows, rows
+        assert "%s -> %s: no outbound ESP SA in the kernel with if_id 4296" % (gateway, peer) in rows, rows
+    assert "2 link end(s) down" in run.output
+
+
+def test_a_dead_charon_on_the_peer_is_named_on_the_survivor(mesh):
+    """charon killed -9 on v2-1: its kernel keeps the SAs and v1-1 its IKE_SA; v1-1's end is down all the same."""
+    mesh["charon_killed"]("v2-1")
+    run = mesh["verify"]()
+    assert run.rc != 0, run
+    rows = table(run)
+    socket = "%s/v2-1.vici" % SOCKETS
+    assert ("v1-1 -> v2-1: link 11-21: peer v2-1 has no IKE_SA for it (charon is not running on v2-1: "
+            "%s refused the connection)" % socket) in rows, rows
+    assert "v2-1 -> v1-1: no IKE_SA rv-11 (charon is not running)" in rows, rows
+    # The gateway-level problem: one line, none of swanctl's plugin noise or usage text.
+    assert '"charon is not running: %s refused the connection"' % socket in run.output, run
+    assert "failed to load" not in run.output and "usage" not in run.output
+    assert "problems on v2-1" in run.output
+
+
+def test_a_peer_that_does_not_report_leaves_the_other_end_down(mesh):
+    """v2-1 cannot be reached: it is in the run but says nothing; v1-1's end cannot be proved healthy."""
+    hostvars = mesh["hostvars"]
+    hosts = dict((name, dict(variables, ansible_connection="local")) for name, variables in hostvars.items())
+    hosts["v2-1"].update(ansible_connection="ssh", ansible_host="127.0.0.1", ansible_port=9,
+                         ansible_ssh_common_args="-o ConnectTimeout=3 -o BatchMode=yes")
+    path = mesh["tmp_path"] / "unreachable.yml"
+    path.write_text(yaml.safe_dump({"routevpn_gateways": {"hosts": hosts}}))
+    run = mesh["verify"](inventory_file=path)
+    assert run.rc != 0, run
+    assert "v1-1 -> v2-1: link 11-21: peer v2-1 did not report" in table(run), run
+    assert "no report from v2-1" in run.output
+
+
+def test_a_missing_policy_fails_the_run_and_names_it(mesh):
+    ip("-n", mesh["public"], "xfrm", "policy", "del", "dir", "in", "src", "::/0", "dst", "::/0", "if_id", "4296")
+    run = mesh["verify"](limit="v1-1,localhost")
     assert run.rc != 0, run
     assert "4296 BAD" in run.output and "DOWN" in run.output
-    assert "v1-1 -> v2-1: no XFRM policy with if_id 4296 for in" in run.output
+    assert "v1-1 -> v2-1: no XFRM policy with if_id 4296 for in" in table(run)
     assert "1 link end(s) down" in run.output
 
 
-def test_a_veth_between_the_namespaces_fails_the_run(gateway):
-    ip("-n", gateway["public"], "link", "add", "leak0", "type", "veth", "peer", "name", "leak1",
-       "netns", gateway["private"])
-    run = gateway["verify"]()
+def test_a_veth_between_the_namespaces_fails_the_run(mesh):
+    private = mesh["private"]["v1-1"]
+    ip("-n", mesh["public"], "link", "add", "leak0", "type", "veth", "peer", "name", "leak1", "netns", private)
+    run = mesh["verify"](limit="v1-1,localhost")
     assert run.rc != 0, run
-    assert "1 of 1 link ends healthy" in run.output, "the link itself is fine"
-    assert "leak: " in run.output and "leak0" in run.output and "problems on v1-1" in run.output
+    assert not [line for line in table(run) if "leak" in line], "a leak is the gateway's problem, not the link's"
+    assert ("leak: leak0 (veth) joins the public namespace to netns %s directly; only tunnel devices may cross"
+            % private) in run.output, run
+    assert "problems on v1-1" in run.output
+
+
+def test_the_fake_tools_answer_per_socket(mesh, tmp_path):
+    """The stand-ins themselves: each socket gets its own gateway's capture."""
+    env = ansible_env(tmp_path)
+    swanctl = str(tmp_path / "bin" / "swanctl")
+    one = subprocess.run([swanctl, "--list-sas", "--pretty", "--uri", "unix://%s/v1-1.vici" % SOCKETS],
+                         capture_output=True, text=True, env=env, check=True)
+    two = subprocess.run([swanctl, "--list-sas", "--pretty", "--uri", "unix://%s/v2-1.vici" % SOCKETS],
+                         capture_output=True, text=True, env=env, check=True)
+    assert "rv-21 {" in one.stdout and "rv-11 {" in two.stdout
