@@ -503,14 +503,28 @@ def _ike_pluto(end, states, spis, down=None):
 
 
 def _kernel_spis(end, states):
-    """SPIs of the kernel's SAs bound to the end (its if_id or mark), by direction; None when not read."""
+    """SPIs of the end's kernel SAs, by direction; None when not read.
+
+    An XFRM interface's SAs carry its if_id.  A VTI device's SAs carry no mark (the policies do), so they
+    are the SAs between the link's two IKE addresses: there is one link between two gateways.
+    """
     if states is None:
         return None
     attribute, want, _words = _binding(end)
     local, remote = _address(end.get("local_ike_address")), _address(end.get("remote_ike_address"))
     found = {"in": [], "out": []}
     for state in states:
-        if state.get(attribute) != want or state.get("proto", "esp") not in ("esp", "ah"):
+        if state.get("proto", "esp") not in ("esp", "ah"):
+            continue
+        if attribute == "mark":
+            # VTI: charon (mark_in_sa=no) and pluto install the SAs without a mark; the policies carry it.
+            # Between two gateways there is one link, so its IKE addresses name its SAs.
+            if state.get("mark") not in (None, 0, want):
+                continue
+            pair = (_address(state.get("src")), _address(state.get("dst")))
+            if pair not in ((local, remote), (remote, local)):
+                continue
+        elif state.get(attribute) != want:
             continue
         if "algorithms" in state and not state["algorithms"]:
             continue  # a larval SA (an SPI allocated for a negotiation): no keys, carries nothing
@@ -525,18 +539,24 @@ def _kernel_spis(end, states):
     return {"in": sorted(set(found["in"])), "out": sorted(set(found["out"]))}
 
 
+def _kernel_words(end):
+    if end["tunnel_type"] == "xfrm":
+        return "with " + _binding(end)[2]
+    return "between %s and %s" % (_address(end.get("local_ike_address")), _address(end.get("remote_ike_address")))
+
+
 def _kernel(end, kernel, spis, daemon):
     """(bound, problems) of the kernel's SAs against what the IKE daemon lists for the end.
 
-    bound: the kernel holds SAs in both directions with the planned if_id or mark, among them those of
+    bound: the kernel holds the end's SAs (_kernel_spis) in both directions, among them those of
     every CHILD_SA the daemon lists as up (None when the kernel was not read).  An SA that no CHILD_SA
     lists, in any state, is stale (the daemon that made it died, or lost it); spis["child_spis"] None:
     the daemon did not say, nothing is stale.
     """
     if kernel is None:
         return None, []
-    _attribute, _want, words = _binding(end)
-    missing = ["no %s ESP SA in the kernel with %s" % ("inbound" if direction == "in" else "outbound", words)
+    words = _kernel_words(end)
+    missing = ["no %s ESP SA in the kernel %s" % ("inbound" if direction == "in" else "outbound", words)
                for direction in ("in", "out") if not kernel[direction]]
     children = spis.get("child_spis")
     if children is None:
@@ -547,14 +567,14 @@ def _kernel(end, kernel, spis, daemon):
             continue
         for direction in ("in", "out"):
             if child.get(direction) and kernel[direction] and child[direction] not in kernel[direction]:
-                absent.append("CHILD_SA %s SPI %s (%s) is not in the kernel with %s" % (
+                absent.append("CHILD_SA %s SPI %s (%s) is not in the kernel %s" % (
                     child.get("name", "?"), child[direction], direction, words))
     stale = []
     for direction in ("in", "out"):
         listed = set(child.get(direction) for child in children)
         for spi in kernel[direction]:
             if spi not in listed:
-                stale.append("kernel SA %s (%s) with %s belongs to no CHILD_SA of %s (stale)" % (
+                stale.append("kernel SA %s (%s) %s belongs to no CHILD_SA of %s (stale)" % (
                     spi, direction, words, daemon))
     return not (missing or absent), missing + absent + stale
 

@@ -392,20 +392,29 @@ def test_larval_and_other_sas_are_not_the_ends():
     assert row["evidence"]["kernel"] == {"in": ["c28154a3"], "out": ["c1ca2ab0"]}
 
 
-def test_vti_ends_are_judged_by_mark_in_the_kernel_too():
+def test_vti_ends_own_the_unmarked_kernel_sas_between_their_ike_addresses():
+    """charon (mark_in_sa=no) and pluto install a VTI link's SAs without a mark: the policies carry it."""
     hostvars = inventory({1: 1, 2: 1})
     hostvars["v1-1"]["routevpn_tunnel_type"] = "vti"
     (end,) = plan(hostvars, sorted(hostvars))["hosts"]["v1-1"]
     sas = in_child_sas(captured("pair-up-v1-1.swanctl.raw"), "if-id-in=000010c8 if-id-out=000010c8",
                        "mark-in=000010c8/ffffffff mark-out=000010c8/ffffffff")
-    states = [dict(state, if_id=None, mark=4296, mark_mask=0xFFFFFFFF)
-              for state in captured("pair-up-v1-1.xfrm.json")["states"]]
+    as_installed = [dict(state, if_id=None, mark=None) for state in captured("pair-up-v1-1.xfrm.json")["states"]]
     marked = [{"direction": d, "if_id": None, "mark": 4296} for d in ("in", "out")]
-    (row,) = link_health([end], swanctl=sas, policies=marked, states=states, require_prefixes=False)
-    assert [p for p in row["problems"] if "BGP" not in p] == [] and row["evidence"]["kernel"]["out"] == ["c1ca2ab0"]
-    unmarked = [dict(state, mark=None) for state in states]
-    (row,) = link_health([end], swanctl=sas, policies=marked, states=unmarked, require_prefixes=False)
-    assert "no outbound ESP SA in the kernel with mark 4296" in row["problems"]
+    (row,) = link_health([end], swanctl=sas, policies=marked, states=as_installed, require_prefixes=False)
+    assert [p for p in row["problems"] if "BGP" not in p] == []
+    assert row["evidence"]["kernel"] == {"in": ["c28154a3"], "out": ["c1ca2ab0"]}
+    # Another link's SA (other addresses) and an SA marked for another tunnel are not this end's.
+    elsewhere = dict(as_installed[1], spi="0xfeedf00d", src="2001:db8:3::1")
+    other_mark = dict(as_installed[1], spi="0xdeadbeef", mark=4297, mark_mask=0xFFFFFFFF)
+    (row,) = link_health([end], swanctl=sas, policies=marked, states=as_installed + [elsewhere, other_mark],
+                         require_prefixes=False)
+    assert row["evidence"]["kernel"] == {"in": ["c28154a3"], "out": ["c1ca2ab0"]}
+    # Gone from the kernel: named by the link's addresses.
+    inbound_only = [state for state in as_installed if state["dst"] == "2001:db8:1::1"]
+    (row,) = link_health([end], swanctl=sas, policies=marked, states=inbound_only, require_prefixes=False)
+    assert "no outbound ESP SA in the kernel between 2001:db8:1::1 and 2001:db8:2::1" in row["problems"], row["problems"]
+    assert not row["if_id_ok"]
 
 
 def test_a_peer_missing_from_the_report():
