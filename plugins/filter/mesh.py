@@ -13,8 +13,11 @@ from jinja2 import Undefined
 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import Untemplatable
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import PlanError, link_psk, plan
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.rotation import RotationInputError, reauth_steps
 
 _VARIABLE_PREFIX = "routevpn_"
+# Set by the strongswan and libreswan roles on each gateway: the links whose credentials changed there.
+_PENDING = "__routevpn_reauth_pending"
 
 
 class _NotTemplated(Exception):
@@ -116,10 +119,31 @@ def mesh_link_psk(master, link, overrides=None):
         raise AnsibleFilterError("mesh_link_psk: %s" % exc)
 
 
+def mesh_reauth(mesh_plan_, hostvars, active):
+    """{host: {reauth, settled, waiting}}: who re-authenticates which link (module_utils/_mesh/rotation.py)."""
+    if not isinstance(hostvars, Mapping):
+        raise AnsibleFilterError("mesh_reauth: the first argument must be hostvars (a mapping), got %s"
+                                 % type(hostvars).__name__)
+    if isinstance(active, str) or not isinstance(active, (list, tuple)):
+        raise AnsibleFilterError("mesh_reauth: the second argument must be a list of host names, e.g. ansible_play_hosts")
+    pending = {}
+    for name in active:
+        variables = hostvars[name] if name in hostvars else {}
+        try:
+            pending[str(name)] = _plain(variables[_PENDING]) if _PENDING in variables else []
+        except _NotTemplated as exc:
+            raise AnsibleFilterError("mesh_reauth: %s: %s: %s" % (name, _PENDING, exc))
+    try:
+        return reauth_steps(_plain(mesh_plan_), pending, [str(name) for name in active])
+    except RotationInputError as exc:
+        raise AnsibleFilterError("mesh_reauth: %s" % exc)
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "mesh_plan": mesh_plan,
             "mesh_planning": mesh_planning,
             "mesh_link_psk": mesh_link_psk,
+            "mesh_reauth": mesh_reauth,
         }
