@@ -4,12 +4,19 @@
 # -batch` lines; lab_start_host boots a host.
 # shellcheck shell=bash
 
+# The MAC address of the host's port N (0 mgmt0, 1 eth0, 2 eth1): fixed, as
+# a NIC's is, so that a host that reboots (guest/reboot) comes back with the
+# same addresses on the wire: QEMU's user network, which keeps the MAC it
+# learnt for each management address and never asks again, and the other
+# hosts' neighbour caches find it where it was.
+lab_mac() { printf '02:00:1a:b0:%02x:%02x\n' "$2" "$(lab_octet "$1")"; }
+
 # In the VM's own namespace: the host's network namespace and its management
 # port, bridged with the VM's NIC (bridge mgmt).
 lab_wire_vm() {
   local h=$1
   echo "netns add $h"
-  echo "link add m-$h type veth peer name mgmt0 netns $h"
+  echo "link add m-$h type veth peer name mgmt0 address $(lab_mac "$h" 0) netns $h"
   echo "link set m-$h master mgmt"
   echo "link set m-$h up"
 }
@@ -20,15 +27,15 @@ lab_wire_switch() {
   local h=$1
   case $h in
     r*)
-      echo "link add $h-eth0 type veth peer name eth0 netns $h"
+      echo "link add $h-eth0 type veth peer name eth0 address $(lab_mac "$h" 1) netns $h"
       echo "link set $h-eth0 master lan$(lab_site "$h")"
       echo "link set $h-eth0 up"
       ;;
     v*)
-      echo "link add $h-eth0 type veth peer name eth0 netns $h"
+      echo "link add $h-eth0 type veth peer name eth0 address $(lab_mac "$h" 1) netns $h"
       echo "link set $h-eth0 master internet"
       echo "link set $h-eth0 up"
-      echo "link add $h-eth1 type veth peer name eth1 netns $h"
+      echo "link add $h-eth1 type veth peer name eth1 address $(lab_mac "$h" 2) netns $h"
       echo "link set $h-eth1 master lan$(lab_site "$h")"
       echo "link set $h-eth1 up"
       ;;
