@@ -129,13 +129,25 @@ path-exclude=/usr/share/info/*
 path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 EOF
-  # Units of the image that have nothing to do in the lab, masked: timers
-  # whose jobs would take the CPU and apt's or dpkg's lock in the middle
-  # of a test (apt-daily's unattended download, the dpkg database backup),
-  # file system maintenance of a disk that the host does not have, and the
-  # console's getty.
+  # Units of the image that have nothing to do in the lab, masked.  Under
+  # TCG every process a unit starts costs seconds (binaries and libraries
+  # read over the VM's 9p share, emulated CPU): three gateways booting
+  # together took 60 s to reach their default target, about half of it in
+  # the units below.  A lab host has no kernel, disk or console of its own
+  # (the VM loads the modules and mounts the kernel's file systems): no
+  # modprobe@ or modules-load, no remount of a root that is an overlay, no
+  # hugepages, mqueue, debugfs, tracefs, configfs or fusectl mounts, no
+  # pstore; no e2scrub or fstrim of a disk, no getty.  And timers whose jobs
+  # would take the CPU and apt's or dpkg's lock in the middle of a test
+  # (apt-daily's unattended download, the dpkg database backup).  What
+  # stays is what a gateway's boot does for its own userspace: journald,
+  # sysusers, sysctl (in the host's network namespace), tmpfiles, sshd, and
+  # the mesh's units.
   for unit in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
-    e2scrub_reap.service getty@tty1.service console-getty.service systemd-pstore.service; do
+    e2scrub_reap.service getty@tty1.service console-getty.service systemd-pstore.service \
+    modprobe@.service systemd-modules-load.service systemd-remount-fs.service \
+    dev-hugepages.mount dev-mqueue.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+    sys-kernel-config.mount sys-fs-fuse-connections.mount systemd-journal-flush.service; do
     ln -sfn /dev/null "$up/etc/systemd/system/$unit"
   done
 }
