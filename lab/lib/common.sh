@@ -25,10 +25,20 @@ lab_ssh() { ssh -F "$build/ssh_config" "$@"; }
 
 # Every host answers over SSH, in parallel; each keeps a master connection
 # (ControlPersist), so that lab/exec and Ansible start from a warm socket.
+# A connection closed at once is tried again for up to a minute: once, right
+# after the VM said every sshd listened, all five hosts of a lab closed the
+# first connection through QEMU's forwarded ports ("kex_exchange_identification:
+# Connection closed by remote host").
 lab_wait_ssh() {
   local h pids=() failed=0
   for h in $(lab_hosts); do
-    lab_ssh -o ConnectTimeout=60 "$h" true &
+    (
+      deadline=$((SECONDS + 60))
+      until lab_ssh -o ConnectTimeout=60 "$h" true; do
+        ((SECONDS < deadline)) || exit 1
+        sleep 2
+      done
+    ) &
     pids+=($!)
   done
   for h in "${pids[@]}"; do wait "$h" || failed=1; done
