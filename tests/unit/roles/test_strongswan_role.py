@@ -13,10 +13,12 @@ import base64
 import os
 import pathlib
 import re
+import shlex
 import shutil
 import signal
 import socket
 import stat
+import subprocess
 import time
 import uuid
 from types import SimpleNamespace
@@ -26,6 +28,7 @@ import yaml
 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import derive_psk, plan
 
+from ..collection_paths import COLLECTION_ROOT
 from ..plugins.module_utils.mesh_inventory import MASTER
 from .mesh_roles import documented_variables, lab_hostvars, run, run_role, wait_until, write_inventory, write_role_playbook
 
@@ -389,6 +392,31 @@ def test_two_gateways_establish_their_ike_sa(tmp_path, gateways):
         "AES_GCM_16", "256", "PRF_HMAC_SHA2_384", "ECP_384")
     assert (sa["local-id"], sa["remote-id"]) == ("v1-1", "v2-1")
     assert ike_sas(high)["rv-11"]["state"] == "ESTABLISHED"
+
+
+def test_charon_dropin_is_checked_by_swanctl_only_where_swanctl_is_installed(tmp_path):
+    """On a fresh gateway the drop-in is written before the packages bring swanctl (charon's first start reads it)."""
+    tasks = yaml.safe_load((COLLECTION_ROOT / "roles" / "strongswan" / "tasks" / "main.yml").read_text())
+    validate = [t for t in tasks if t.get("name", "").startswith("Charon settings drop-in")][0]["ansible.builtin.template"]["validate"]
+    good = tmp_path / "good.conf"
+    good.write_text("charon {\n  install_routes = no\n}\n")
+    bad = tmp_path / "bad.conf"
+    bad.write_text("charon {\n  install_routes = no\n")
+    # As Ansible runs it: the command line split, no shell.
+    def check(path, env_path):
+        argv = shlex.split(validate % path)
+        return subprocess.run(argv, env={"PATH": env_path}, capture_output=True, text=True, check=False)
+    with_swanctl = "/usr/sbin:/usr/bin:/sbin:/bin"
+    assert shutil.which("swanctl", path=with_swanctl)
+    assert check(good, with_swanctl).returncode == 0
+    refused = check(bad, with_swanctl)
+    assert refused.returncode != 0 and "invalid config file" in refused.stderr, refused
+    # Without swanctl (sh and command -v still found): nothing can check it, the file is taken.
+    no_swanctl = tmp_path / "bin"
+    no_swanctl.mkdir()
+    os.symlink(shutil.which("sh"), no_swanctl / "sh")
+    assert shutil.which("swanctl", path=str(no_swanctl)) is None
+    assert check(bad, str(no_swanctl)).returncode == 0
 
 
 def test_readme_documents_every_variable_of_the_argument_specs():
