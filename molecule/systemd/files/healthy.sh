@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Run on a gateway by lab/exec (sh -c): is it healthy, without Ansible?
 #   $@: the connection names of its link ends (the plan's
 #   hosts[gateway][].connection).  Exit 0 when systemd has finished booting,

@@ -402,10 +402,12 @@ def test_charon_dropin_is_checked_by_swanctl_only_where_swanctl_is_installed(tmp
     good.write_text("charon {\n  install_routes = no\n}\n")
     bad = tmp_path / "bad.conf"
     bad.write_text("charon {\n  install_routes = no\n")
+
     # As Ansible runs it: the command line split, no shell.
     def check(path, env_path):
         argv = shlex.split(validate % path)
         return subprocess.run(argv, env={"PATH": env_path}, capture_output=True, text=True, check=False)
+
     with_swanctl = "/usr/sbin:/usr/bin:/sbin:/bin"
     assert shutil.which("swanctl", path=with_swanctl)
     assert check(good, with_swanctl).returncode == 0
