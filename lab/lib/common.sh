@@ -25,10 +25,20 @@ lab_ssh() { ssh -F "$build/ssh_config" "$@"; }
 
 # Every host answers over SSH, in parallel; each keeps a master connection
 # (ControlPersist), so that lab/exec and Ansible start from a warm socket.
+# A connection closed at once is tried again for up to a minute: once, right
+# after the VM said every sshd listened, all five hosts of a lab closed the
+# first connection through QEMU's forwarded ports ("kex_exchange_identification:
+# Connection closed by remote host").
 lab_wait_ssh() {
   local h pids=() failed=0
   for h in $(lab_hosts); do
-    lab_ssh -o ConnectTimeout=60 "$h" true &
+    (
+      deadline=$((SECONDS + 60))
+      until lab_ssh -o ConnectTimeout=60 "$h" true; do
+        ((SECONDS < deadline)) || exit 1
+        sleep 2
+      done
+    ) &
     pids+=($!)
   done
   for h in "${pids[@]}"; do wait "$h" || failed=1; done
@@ -57,10 +67,7 @@ HostKey /etc/ssh/ssh_host_ed25519_key
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 UseDNS no
-# With PAM, every login makes pam_systemd start logind, D-Bus and a user
-# systemd on the host: seconds natively, far more under TCG, for nothing
-# the roles use.  Without PAM, key logins for root work as before.
-UsePAM no
+$(lab_sshd_pam "$h")
 # Ansible opens a connection per fork and multiplexes sessions on it.
 MaxStartups 100
 MaxSessions 100
@@ -88,6 +95,71 @@ EOF
 Storage=volatile
 RuntimeMaxUse=16M
 EOF
+  if lab_pristine_gateway "$h"; then lab_pristine_upper "$h" "$up"; fi
+}
+
+lab_sshd_pam() {
+  if lab_pristine_gateway "$1"; then
+    cat <<EOF
+# Debian's default: the pristine root has no pam_systemd (a recommended
+# package, not installed), so PAM costs nothing here.
+UsePAM yes
+EOF
+  else
+    cat <<EOF
+# With PAM, every login makes pam_systemd start logind, D-Bus and a user
+# systemd on the host: seconds natively, far more under TCG, for nothing
+# the roles use.  Without PAM, key logins for root work as before.
+UsePAM no
+EOF
+  fi
+}
+
+# What a pristine gateway of LAB_PROFILE=systemd gets above its root (lab
+# files only: the roles and the inventory know nothing of them).
+lab_pristine_upper() {
+  local h=$1 up=$2 unit
+  # apt's only source: the local repository (scripts/build-apt-repo), which
+  # host-boot mounts read-only at /srv/routevpn-apt; signed by its own key.
+  mkdir -p "$up/etc/apt/sources.list.d" "$up/etc/apt/keyrings" "$up/etc/dpkg/dpkg.cfg.d"
+  echo "# lab host $h: see sources.list.d/routevpn-lab.list" > "$up/etc/apt/sources.list"
+  install -m 0644 "$LAB_APT_REPO/key.gpg" "$up/etc/apt/keyrings/routevpn-lab.gpg"
+  echo "deb [signed-by=/etc/apt/keyrings/routevpn-lab.gpg] file:/srv/routevpn-apt ./" \
+    > "$up/etc/apt/sources.list.d/routevpn-lab.list"
+  # dpkg under TCG: no fsync per file (the upper layer is a tmpfs that dies
+  # with the VM anyway), and no documentation, manual pages or translations
+  # unpacked (what Debian's own container images leave out too).
+  cat > "$up/etc/dpkg/dpkg.cfg.d/lab" <<EOF
+# lab host $h (written by lab/up)
+force-unsafe-io
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+EOF
+  # Units of the image that have nothing to do in the lab, masked.  Under
+  # TCG every process a unit starts costs seconds (binaries and libraries
+  # read over the VM's 9p share, emulated CPU): three gateways booting
+  # together took 60 s to reach their default target, about half of it in
+  # the units below.  A lab host has no kernel, disk or console of its own
+  # (the VM loads the modules and mounts the kernel's file systems): no
+  # modprobe@ or modules-load, no remount of a root that is an overlay, no
+  # hugepages, mqueue, debugfs, tracefs, configfs or fusectl mounts, no
+  # pstore; no e2scrub or fstrim of a disk, no getty.  And timers whose jobs
+  # would take the CPU and apt's or dpkg's lock in the middle of a test
+  # (apt-daily's unattended download, the dpkg database backup).  What
+  # stays is what a gateway's boot does for its own userspace: journald,
+  # sysusers, sysctl (in the host's network namespace), tmpfiles, sshd, and
+  # the mesh's units.
+  for unit in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
+    e2scrub_reap.service getty@tty1.service console-getty.service systemd-pstore.service \
+    modprobe@.service systemd-modules-load.service systemd-remount-fs.service \
+    dev-hugepages.mount dev-mqueue.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+    sys-kernel-config.mount sys-fs-fuse-connections.mount systemd-journal-flush.service; do
+    ln -sfn /dev/null "$up/etc/systemd/system/$unit"
+  done
 }
 
 lab_vm_sshd_config() {
@@ -156,6 +228,8 @@ lab_inventory() {
       echo "          ansible_host: $(lab_mgmt_address "$1")"
     fi
     echo "          lab_mgmt_address: $(lab_mgmt_address "$1")"
+    # How the lab booted the host (lab/lib/topology.sh, lab_host_init).
+    [ "$1" = vm ] || echo "          lab_init: $(lab_host_init "$1")"
   }
   cat <<EOF
 # Written by lab/up ($(date -u +%FT%TZ), LAB_PROFILE=$LAB_PROFILE); do not edit: lab/up rewrites it.
@@ -166,7 +240,6 @@ all:
     ansible_ssh_private_key_file: $build/id_ed25519
     ansible_ssh_common_args: -o UserKnownHostsFile=$build/known_hosts -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes
     ansible_python_interpreter: /usr/bin/python3
-    lab_init: $LAB_INIT
   children:
     routevpn_gateways:
       hosts:

@@ -16,11 +16,21 @@
 # beside OSPFv3's link-local addresses), and per gateway another IKE daemon,
 # tunnel type and root filesystem (lab_ike_daemon, lab_tunnel_type and
 # lab_host_root below).
+#
+# LAB_PROFILE=systemd (molecule/systemd) is the default lab's addressing with
+# two sites, two gateways at site 1 and one at site 2, whose gateways boot
+# systemd on a pristine Debian 12 root (scripts/build-gateway-root) and
+# install their packages with apt from a local repository
+# (scripts/build-apt-repo); the routers stay as in the default lab.
 # shellcheck shell=bash disable=SC2034  # the settings are used by the sourcing scripts
 
 LAB_PROFILE=${LAB_PROFILE:-default}
-LAB_SITES=${LAB_SITES:-3}
-if [ "$LAB_PROFILE" = mixed ]; then
+if [ "$LAB_PROFILE" = systemd ]; then
+  LAB_SITES=${LAB_SITES:-2}
+else
+  LAB_SITES=${LAB_SITES:-3}
+fi
+if [ "$LAB_PROFILE" = mixed ] || [ "$LAB_PROFILE" = systemd ]; then
   LAB_GATEWAYS=${LAB_GATEWAYS:-1}
 else
   LAB_GATEWAYS=${LAB_GATEWAYS:-2}
@@ -30,7 +40,8 @@ fi
 # systemd (PID 1 of its PID namespace).  direct is the default because under
 # TCG nine systemd hosts made the lab several times slower: up in 288 s
 # instead of 68 s, and mesh.yml had not finished its second role after 8 min
-# (it takes 5.5 min in all with direct).
+# (it takes 5.5 min in all with direct).  LAB_PROFILE=systemd boots its
+# gateways with systemd whatever LAB_INIT says (lab_host_init).
 LAB_INIT=${LAB_INIT:-direct}
 LAB_SSH_PORT_BASE=${LAB_SSH_PORT_BASE:-42200}
 
@@ -42,7 +53,7 @@ LAB_VM_OCTET=100
 LAB_VM_MAC=52:54:00:1a:b0:01
 
 lab_check_topology() {
-  [[ $LAB_PROFILE =~ ^(default|mixed)$ ]] || { echo "LAB_PROFILE must be default or mixed, not '$LAB_PROFILE'" >&2; return 2; }
+  [[ $LAB_PROFILE =~ ^(default|mixed|systemd)$ ]] || { echo "LAB_PROFILE must be default, mixed or systemd, not '$LAB_PROFILE'" >&2; return 2; }
   [[ $LAB_SITES =~ ^[1-9]$ ]] || { echo "LAB_SITES must be 1..9, not '$LAB_SITES'" >&2; return 2; }
   [[ $LAB_GATEWAYS =~ ^[1-9]$ ]] || { echo "LAB_GATEWAYS must be 1..9, not '$LAB_GATEWAYS'" >&2; return 2; }
   [[ $LAB_INIT =~ ^(systemd|direct)$ ]] || { echo "LAB_INIT must be systemd or direct, not '$LAB_INIT'" >&2; return 2; }
@@ -54,9 +65,13 @@ lab_routers() {
 }
 
 # Gateways per site: LAB_GATEWAYS, but sites 2 and 3 of the mixed lab have
-# two, so that libreswan meets libreswan across sites.
+# two, so that libreswan meets libreswan across sites, and site 1 of the
+# systemd lab has two, so that one of them can reboot while the other
+# carries the site's traffic.
 lab_site_gateways() {
-  if [ "$LAB_PROFILE" = mixed ] && [[ $1 == [23] ]] && ((LAB_GATEWAYS < 2)); then echo 2; else echo "$LAB_GATEWAYS"; fi
+  if [ "$LAB_PROFILE" = mixed ] && [[ $1 == [23] ]] && ((LAB_GATEWAYS < 2)); then echo 2
+  elif [ "$LAB_PROFILE" = systemd ] && [ "$1" = 1 ] && ((LAB_GATEWAYS < 2)); then echo 2
+  else echo "$LAB_GATEWAYS"; fi
 }
 
 lab_gateways() {
@@ -130,10 +145,27 @@ lab_host_suite() {
     if [ "$1" = v2-2 ]; then echo bookworm; else echo trixie; fi
   fi
 }
+# A gateway of the systemd lab: pristine root, systemd, packages from apt.
+lab_pristine_gateway() {
+  [ "$LAB_PROFILE" = systemd ] && [[ $1 == v* ]]
+}
 # The root filesystem a host boots on (its overlay's lower layer): lab/up
-# puts each suite's root in LAB_ROOT_<suite>.
+# puts each suite's root in LAB_ROOT_<suite>, and the pristine gateway root
+# (scripts/build-gateway-root) in LAB_ROOT_gateway.
 lab_host_root() {
   local suite
+  if lab_pristine_gateway "$1"; then echo "${LAB_ROOT_gateway:?no pristine gateway root}"; return; fi
   suite=$(lab_host_suite "$1")
   if [ -z "$suite" ]; then echo /; else local var=LAB_ROOT_$suite; echo "${!var:?no root for $suite}"; fi
+}
+# The host's init: systemd for the systemd lab's gateways, else LAB_INIT.
+lab_host_init() {
+  if lab_pristine_gateway "$1"; then echo systemd; else echo "$LAB_INIT"; fi
+}
+# The unit systemd boots: a pristine gateway boots its default target, as a
+# real one does (the roles' units are WantedBy=multi-user.target); a host on
+# this machine's root boots lab.target (sshd only: the machine's own enabled
+# units, postgresql, bird, strongswan ..., are not a lab host's).
+lab_host_unit() {
+  if lab_pristine_gateway "$1"; then echo default.target; else echo lab.target; fi
 }
