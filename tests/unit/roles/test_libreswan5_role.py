@@ -135,10 +135,11 @@ def conn_warnings(text):
             if re.search(r'"rv-[0-9]+-v[46]"', line) and re.search(r"warning|replaced|obsolete|ignor", line)]
 
 
-def assert_loaded_as_planned(gateway, ends):
+def assert_loaded_as_planned(gateway, ends, just_started=True):
     """Every planned conn in pluto 5.2 with its link's if_id (XFRM) or mark (VTI); those this end initiates are
     started (negotiating: no peer answers here) and not routed, the others only listen; no trap policy in the
-    kernel, whose acquire would cross the start; pluto warned about nothing of the role's."""
+    kernel, whose acquire would cross the start; pluto warned about nothing of the role's.  Not just_started: a
+    started conn may be between two attempts (no peer answers here; unrouted until pluto revives it)."""
     loaded = gateway.loaded()
     assert sorted(loaded) == planned_conns(ends), sorted(loaded)
     for end in ends:
@@ -148,7 +149,8 @@ def assert_loaded_as_planned(gateway, ends):
             assert "%s[@%s]" % (end["local_ike_address"], end["local_id"]) in first, first
             assert "%s[@%s]" % (end["remote_ike_address"], end["remote_id"]) in first, first
             if end["initiator"]:
-                assert "; unrouted-bare-negotiation;" in first, first
+                assert re.search(r"; unrouted-bare-negotiation;" if just_started
+                                 else r"; unrouted(-bare-negotiation)?;", first), first
             else:
                 assert "; unrouted;" in first, first
             assert "IKE algorithms: AES_GCM_16_256-HMAC_SHA2_384-DH20" in status
@@ -274,7 +276,7 @@ def test_a_changed_link_is_replaced_and_a_removed_one_deleted_with_its_policies_
     assert sorted(cleanup["stdout_lines"]) == sorted(
         "deleted: src %s dst %s dir out if_id %d" % (tuple(selector.split("-")) + (link["if_id"],))
         for selector in FAMILIES)
-    assert_loaded_as_planned(gateway, plan_of(dropped)["hosts"]["v2-1"])
+    assert_loaded_as_planned(gateway, plan_of(dropped)["hosts"]["v2-1"], just_started=False)
 
     again = gateway.apply(mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s"})
     assert again.rc == 0 and again.changed("v2-1") == 0, again
