@@ -400,15 +400,20 @@ def connect(low, high, end):
         run("ip", "-n", gateway.netns, "link", "set", "pub0", "up")
 
 
-def test_two_gateways_establish_their_ike_sa(tmp_path, gateways):
+def configured_pair(tmp_path, gateways):
+    """v1-1 (initiator) and v2-1 joined by a veth and configured by the role: (hostvars, low, high)."""
     hostvars = lab_hostvars()
     low, high = gateways("v1-1"), gateways("v2-1")
     end = [e for e in plan_of(hostvars)["hosts"]["v1-1"] if e["peer"] == "v2-1"][0]
     connect(low, high, end)
-
     # The responder first, so that the initiator's first attempt finds it ready.
     assert apply(tmp_path, high, hostvars, name="inventory-high.yml").rc == 0
     assert apply(tmp_path, low, hostvars, name="inventory-low.yml").rc == 0
+    return hostvars, low, high
+
+
+def test_two_gateways_establish_their_ike_sa(tmp_path, gateways):
+    _hostvars, low, high = configured_pair(tmp_path, gateways)
 
     def established():
         sa = ike_sas(low).get("rv-21")
@@ -436,12 +441,7 @@ def marks(gateway):
 
 
 def test_a_changed_psk_takes_effect_by_reauthentication_of_its_link_only(tmp_path, gateways):
-    hostvars = lab_hostvars()
-    low, high = gateways("v1-1"), gateways("v2-1")
-    end = [e for e in plan_of(hostvars)["hosts"]["v1-1"] if e["peer"] == "v2-1"][0]
-    connect(low, high, end)
-    assert apply(tmp_path, high, hostvars, name="inventory-high.yml").rc == 0
-    assert apply(tmp_path, low, hostvars, name="inventory-low.yml").rc == 0
+    hostvars, low, high = configured_pair(tmp_path, gateways)
 
     def established(gateway, conn, other_than=None):
         def check():
