@@ -4,9 +4,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.routevpn.mesh.plugins.filter.mesh import mesh_reauth
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import plan
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.rotation import RotationInputError, reauth_steps
 
@@ -104,17 +101,3 @@ def test_properties(pending, active):
 
 def link_gateways(name):
     return set([link for link in PLAN["links"] if link["name"] == name][0]["gateways"])
-
-
-def test_filter_reads_the_roles_facts_from_hostvars():
-    hostvars = dict((host, {}) for host in ALL)
-    hostvars["v2-1"]["__routevpn_reauth_pending"] = ["11-21"]
-    steps = mesh_reauth(PLAN, hostvars, ALL)
-    assert steps["v1-1"]["reauth"] == ["rv-21"] and steps["v2-1"]["settled"] == ["11-21"]
-    with pytest.raises(AnsibleFilterError, match="must be hostvars"):
-        mesh_reauth(PLAN, [], ALL)
-    with pytest.raises(AnsibleFilterError, match="list of host names"):
-        mesh_reauth(PLAN, hostvars, "v1-1")
-    hostvars["v1-1"]["__routevpn_reauth_pending"] = ["22-31"]
-    with pytest.raises(AnsibleFilterError, match="mesh_reauth: v1-1 has link 22-31 pending"):
-        mesh_reauth(PLAN, hostvars, ALL)
