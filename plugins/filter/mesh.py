@@ -87,7 +87,8 @@ def _selected(hostvars, gateway_names):
     if not isinstance(hostvars, Mapping):
         raise AnsibleFilterError("mesh_plan: the input must be hostvars (a mapping), got %s" % type(hostvars).__name__)
     if isinstance(gateway_names, str) or not isinstance(gateway_names, (list, tuple)):
-        raise AnsibleFilterError("mesh_plan: the argument must be a list of host names, e.g. groups['routevpn_gateways']")
+        raise AnsibleFilterError(
+            "mesh_plan: the argument must be a list of host names, e.g. groups['routevpn_gateways']")
     names = [str(name) for name in gateway_names]
     return names, dict((name, _host_variables(hostvars, name)) for name in names if name in hostvars)
 
@@ -125,7 +126,8 @@ def mesh_reauth(mesh_plan_, hostvars, active):
         raise AnsibleFilterError("mesh_reauth: the first argument must be hostvars (a mapping), got %s"
                                  % type(hostvars).__name__)
     if isinstance(active, str) or not isinstance(active, (list, tuple)):
-        raise AnsibleFilterError("mesh_reauth: the second argument must be a list of host names, e.g. ansible_play_hosts")
+        raise AnsibleFilterError(
+            "mesh_reauth: the second argument must be a list of host names, e.g. ansible_play_hosts")
     pending = {}
     for name in active:
         variables = hostvars[name] if name in hostvars else {}

@@ -17,7 +17,8 @@ _FEATURE_PROBES = {
     # kernel supports the feature.
     "xfrm_interface": ["ip", "link", "add", "probe0", "type", "xfrm", "dev", "lo", "if_id", "7"],
     "vti": ["ip", "link", "add", "probe0", "type", "vti", "local", "192.0.2.1", "remote", "192.0.2.2", "key", "7"],
-    "vti6": ["ip", "link", "add", "probe0", "type", "vti6", "local", "2001:db8::1", "remote", "2001:db8::2", "key", "7"],
+    "vti6": ["ip", "link", "add", "probe0", "type", "vti6", "local", "2001:db8::1", "remote", "2001:db8::2",
+             "key", "7"],
     "esp": ["ip", "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp", "spi", "0x100",
             "mode", "tunnel", "aead", "rfc4106(gcm(aes))", "0x" + "11" * 20, "128"],
 }

@@ -106,7 +106,8 @@ def _known_problem(line, argv):
         return "netns %s cannot be entered: %s" % (match.group("netns"), match.group("error"))
     match = _EXEC_ERROR.match(line)
     if match and "no such file" in match.group("error").lower():
-        return "%s is not installed (not found on PATH%s)" % (match.group("tool"), " in netns %s" % netns if netns else "")
+        return "%s is not installed (not found on PATH%s)" % (
+            match.group("tool"), " in netns %s" % netns if netns else "")
     match = _SWANCTL_ERROR.match(line)
     if match:
         return _unreachable("charon", match.group("socket"), match.group("error"))
@@ -119,7 +120,8 @@ def _known_problem(line, argv):
         return _unreachable("pluto", socket, match.group("error") or match.group("error52"))
     match = _BIRDC_ERROR.match(line)
     if match:
-        return _unreachable("BIRD", match.group("socket"), match.group("error"), " in netns %s" % netns if netns else "")
+        return _unreachable("BIRD", match.group("socket"), match.group("error"),
+                            " in netns %s" % netns if netns else "")
     return None
 
 
@@ -287,7 +289,8 @@ def ike_sas(text):
 
 
 # -- ipsec whack --showstates (libreswan 4: "000 " before each line, states STATE_V2_...) --
-_PLUTO_STATE = re.compile(r'^(?:\d{3} )?#(?P<serial>\d+): "(?P<conn>[^"]+)"\S*\s+(?:STATE_V2_)?(?P<state>[A-Z][A-Z0-9_]+)\b')
+_PLUTO_STATE = re.compile(r'^(?:\d{3} )?#(?P<serial>\d+): "(?P<conn>[^"]+)"\S*\s+'
+                          r'(?:STATE_V2_)?(?P<state>[A-Z][A-Z0-9_]+)\b')
 PLUTO_IKE_UP = "ESTABLISHED_IKE_SA"
 PLUTO_CHILD_UP = "ESTABLISHED_CHILD_SA"
 
@@ -302,7 +305,8 @@ def pluto_states(text):
     return found
 
 
-_PLUTO_SPIS = re.compile(r'^(?:\d{3} )?#(?P<serial>\d+): "(?P<conn>[^"]+)"\S*\s+(?P<sas>(?:(?:esp|ah|comp|tun)\.[0-9a-f]+@\S+\s*)+)')
+_PLUTO_SPIS = re.compile(r'^(?:\d{3} )?#(?P<serial>\d+): "(?P<conn>[^"]+)"\S*\s+'
+                         r'(?P<sas>(?:(?:esp|ah|comp|tun)\.[0-9a-f]+@\S+\s*)+)')
 _PLUTO_SA = re.compile(r"(?:esp|ah)\.(?P<spi>[0-9a-f]+)@(?P<address>\S+)")
 
 
@@ -432,9 +436,11 @@ def _ike(end, sas, ike_checked, down=None):
     established = [sa for sa in candidates if sa.get("state") == IKE_UP]
     children = [child for sa in candidates for child in (sa.get("child-sas") or {}).values()]
     spis = {
-        "ike_spis": sorted([_spi(sa.get("initiator-spi", "")), _spi(sa.get("responder-spi", ""))] for sa in established),
-        "child_spis": [{"name": child.get("name", "?"), "state": child.get("state"), "in": _spi(child.get("spi-in", "")),
-                        "out": _spi(child.get("spi-out", ""))} for child in children],
+        "ike_spis": sorted([_spi(sa.get("initiator-spi", "")), _spi(sa.get("responder-spi", ""))]
+                           for sa in established),
+        "child_spis": [{"name": child.get("name", "?"), "state": child.get("state"),
+                        "in": _spi(child.get("spi-in", "")), "out": _spi(child.get("spi-out", ""))}
+                       for child in children],
     }
     if not candidates:
         return "none", "none", False, ["no IKE_SA %s" % connection], spis
@@ -482,10 +488,12 @@ def _ike_pluto(end, states, spis, down=None):
     if not any(seen.values()):
         return "none", "none", None, ["no IKE_SA %s" % " or ".join(conns)], found
     problems = []
-    ike_serials = sorted(set(serial for conn in conns for serial, state in states.get(conn, []) if state == PLUTO_IKE_UP))
+    ike_serials = sorted(set(serial for conn in conns for serial, state in states.get(conn, [])
+                             if state == PLUTO_IKE_UP))
     if not ike_serials:
         problems.append("no IKE_SA established for %s (pluto: %s)" % (
-            end["connection"], ", ".join(sorted(set(state for found_states in seen.values() for state in found_states)))))
+            end["connection"],
+            ", ".join(sorted(set(state for found_states in seen.values() for state in found_states)))))
     elif len(ike_serials) > 1:
         problems.append("%d IKE_SAs established for %s (duplicate: %s)" % (
             len(ike_serials), end["connection"], ", ".join("#%d" % serial for serial in ike_serials)))
@@ -498,7 +506,8 @@ def _ike_pluto(end, states, spis, down=None):
     if down_conns:
         problems.append("no CHILD_SA established for %s" % ", ".join(down_conns))
     child = "none" if len(down_conns) == len(conns) else "partial" if down_conns else CHILD_UP
-    # pluto does not report if_id or mark: the kernel's policies (_policies) and SAs (_kernel) say whether they are bound.
+    # pluto does not report if_id or mark: the kernel's policies (_policies) and SAs (_kernel) say whether
+    # they are bound.
     return IKE_UP if ike_serials else "down", child, None, problems, found
 
 
@@ -691,7 +700,8 @@ def _agreement(row, other):
     elif row.get("ike") == IKE_UP and mine.get("ike_spis") and theirs.get("ike_spis"):
         for holder, other_end, held, seen in ((me, peer, mine["ike_spis"], theirs["ike_spis"]),
                                               (peer, me, theirs["ike_spis"], mine["ike_spis"])):
-            problems += ["link %s: IKE_SA %s_i %s_r of %s is not on %s (stale)" % (link, spi_i, spi_r, holder, other_end)
+            problems += ["link %s: IKE_SA %s_i %s_r of %s is not on %s (stale)"
+                         % (link, spi_i, spi_r, holder, other_end)
                          for spi_i, spi_r in held if [spi_i, spi_r] not in [list(pair) for pair in seen]]
     mk, tk = mine.get("kernel"), theirs.get("kernel")
     if mk is not None and tk is not None:
@@ -755,7 +765,8 @@ def _netns_problems(result):
     problems = [command_problem(result, "private_netns")]
     for leak in result.get("leaks") or []:
         problems.append("leak: %s (%s) joins %s to %s directly; only tunnel devices may cross" % (
-            leak.get("interface"), leak.get("kind") or "device", _side(leak.get("netns")), _side(leak.get("peer_netns"))))
+            leak.get("interface"), leak.get("kind") or "device", _side(leak.get("netns")),
+            _side(leak.get("peer_netns"))))
     problems += ["drift: %s" % change for change in result.get("changes") or []]
     return problems
 

@@ -271,8 +271,8 @@ NETNS_NAME = Pattern(r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
                      "a name of letters, digits, _ and - (it names /run/netns/NAME, units and sockets), "
                      "at most 32 characters", max_length=32)
 INTERFACE_PREFIX = Pattern(r"^[A-Za-z][A-Za-z0-9_-]*$",
-                           "a prefix of letters, digits, _ and -, starting with a letter, at most 10 characters (prefix + "
-                           "peer id <= %d, the kernel's IFNAMSIZ)" % IFNAMSIZ, max_length=10)
+                           "a prefix of letters, digits, _ and -, starting with a letter, at most 10 characters "
+                           "(prefix + peer id <= %d, the kernel's IFNAMSIZ)" % IFNAMSIZ, max_length=10)
 INTERFACE_NAME_RULE = ("1..%d characters of letters, digits, '.', '_' and '-', not '.' or '..' (the kernel refuses "
                        "'/', ':' and blanks; IFNAMSIZ)" % IFNAMSIZ)
 _INTERFACE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,%d}$" % IFNAMSIZ)
@@ -414,7 +414,8 @@ RULES = _rules(
     Rule("routevpn_strongswan_dpd_delay", DURATION, default="5s", roles=_S, why="written into swanctl.conf"),
     Rule("routevpn_strongswan_retransmit_tries", Integer(0, 100), default=2, roles=_S,
          why="written into strongswan.conf"),
-    Rule("routevpn_strongswan_retransmit_timeout", DECIMAL, default="4.0", roles=_S, why="written into strongswan.conf"),
+    Rule("routevpn_strongswan_retransmit_timeout", DECIMAL, default="4.0", roles=_S,
+         why="written into strongswan.conf"),
     Rule("routevpn_strongswan_retransmit_base", DECIMAL, default="1.8", roles=_S, why="written into strongswan.conf"),
     Rule("routevpn_strongswan_keyingtries", Integer(0, 65535), default=0, roles=_S, why="written into swanctl.conf"),
     Rule("routevpn_strongswan_reauth_timeout", Integer(1, 3600, "s"), default=60, roles=_S,
@@ -487,7 +488,8 @@ RULES = _rules(
     Rule("routevpn_bird_pid_file", Path(), roles=_B, why="a path on the gateway"),
     Rule("routevpn_bird_user", POSIX_NAME, default="bird", roles=_B, why="a bird -u argument"),
     Rule("routevpn_bird_group", POSIX_NAME, default="bird", roles=_B, why="a bird -g argument"),
-    Rule("routevpn_systemd_unit_dir", Path(), default="/etc/systemd/system", roles=_B + _S, why="a path on the gateway"),
+    Rule("routevpn_systemd_unit_dir", Path(), default="/etc/systemd/system", roles=_B + _S,
+         why="a path on the gateway"),
     # The controller's certificate authority (role pki); files are checked by the role, on the controller.
     Rule("routevpn_pki_own_ca", Boolean(), scope=MESH, default=False, roles=("pki",),
          why="one CA issues every gateway's certificate"),

@@ -350,7 +350,8 @@ def _read_gateway(name, inputs, sites, problems):
 
     site = inputs.raw[name].get("routevpn_site")
     if inputs.missing(name, "routevpn_site"):
-        problems.add(name, "routevpn_site", "missing (one of routevpn_sites: %s)" % (", ".join(sorted(sites)) or "none"))
+        problems.add(name, "routevpn_site",
+                     "missing (one of routevpn_sites: %s)" % (", ".join(sorted(sites)) or "none"))
     elif site is not None and not isinstance(site, str):
         problems.add(name, "routevpn_site", "%s is %s, not a site name" % (shown(site), type_name(site)))
     elif site is not None and site not in sites:
@@ -605,7 +606,8 @@ def _check_agreement(gateways, links, inputs, problems):
             first = {}
             for gw in gateways:
                 value = inputs.value(gw.name, variable)
-                if gw.site is None or value is None or inputs.value(gw.name, "routevpn_bird_private_protocol") != "ospf":
+                if (gw.site is None or value is None
+                        or inputs.value(gw.name, "routevpn_bird_private_protocol") != "ospf"):
                     continue
                 if gw.site not in first:
                     first[gw.site] = (gw.name, value)

@@ -246,7 +246,8 @@ class LinkChange(object):
         if self.down:
             lines.append("%s: down" % name)
         if self.remove or self.add:
-            lines.append("%s: addresses %s" % (name, " ".join(["-" + a for a in self.remove] + ["+" + a for a in self.add])))
+            lines.append("%s: addresses %s" % (
+                name, " ".join(["-" + a for a in self.remove] + ["+" + a for a in self.add])))
         for label, (_path, value) in sorted(self.sysctls.items()):
             lines.append("%s: %s=%s" % (name, label, value))
         if self.up:
@@ -393,7 +394,8 @@ class LinkSet(object):
             return attr.unset
         here = self.namespace(None)
         if device not in here.links:
-            raise LinkError("%s: underlying device %s does not exist in the module's namespace" % (wanted["name"], device))
+            raise LinkError("%s: underlying device %s does not exist in the module's namespace"
+                            % (wanted["name"], device))
         return here.links[device]["index"]
 
     def _device_name(self, index):

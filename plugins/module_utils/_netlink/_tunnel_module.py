@@ -1,6 +1,6 @@
 # Copyright (c) routevpn.mesh contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private to routevpn.mesh: what the tunnel modules share -- their two forms, and the one place errors become fail_json.
+"""Private to routevpn.mesh: the tunnel modules' two forms, and the one place errors become fail_json.
 
 The single form (``name``) manages one interface with ``state`` present or
 absent.  The list form (``config``) follows Ansible's network resource

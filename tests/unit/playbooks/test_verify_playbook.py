@@ -140,7 +140,8 @@ def mesh(tmp_path, scratch_netns_factory):
             refused = json.loads(captured("swanctl-refused.result.json"))
             socket = "%s/%s.vici" % (SOCKETS, gateway)
             (answers / ("%s.vici.out" % gateway)).write_text("")
-            (answers / ("%s.vici.err" % gateway)).write_text(refused["stderr"].replace("/run/cap/a/charon.vici", socket))
+            (answers / ("%s.vici.err" % gateway)).write_text(
+                refused["stderr"].replace("/run/cap/a/charon.vici", socket))
             (answers / ("%s.vici.rc" % gateway)).write_text(str(refused["rc"]))
 
         yield {"public": public, "private": privates, "verify": verify, "charon_killed": charon_killed,

@@ -22,7 +22,8 @@ import pytest
 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import plan
 
-from .mesh_roles import documented_variables, lab_hostvars, run, run_role, wait_until, write_inventory, write_role_playbook
+from .mesh_roles import (documented_variables, lab_hostvars, run, run_role, wait_until, write_inventory,
+                         write_role_playbook)
 
 ROLE = "routevpn.mesh.bird"
 BIRD = "/usr/sbin/bird"
@@ -148,7 +149,8 @@ def test_check_apply_idempotent_and_parsed_by_bird(tmp_path, gateways):
     found = protocols(gateway)
     sessions = bgp_sessions(gateway)
     assert sorted(sessions) == sorted("%s-%s" % (end["connection"], family) for end in ends for family in ("v4", "v6"))
-    assert {"routevpn_ospf_v4", "routevpn_ospf_v6", "routevpn_kernel_v4", "routevpn_kernel_v6", "routevpn_lan"} <= set(found)
+    assert {"routevpn_ospf_v4", "routevpn_ospf_v6", "routevpn_kernel_v4", "routevpn_kernel_v6",
+            "routevpn_lan"} <= set(found)
     for end in ends:
         detail = birdc(gateway, "show", "protocols", "all", "'%s-v6'" % end["connection"])
         assert "Neighbor address: %s" % end["peer_address_v6"] in detail
@@ -314,7 +316,8 @@ def test_site_routers_over_ospf_and_sibling_gateways(tmp_path, gateways, scratch
 
         # Site1's networks, learned from R1, reach site2 over both gateways.
         for family, prefix in (("6", "2001:db8:a1::/64"), ("4", "10.1.5.0/24")):
-            wait_until(lambda family=family, prefix=prefix: kernel_routes(v21, family).get(prefix) == ["rv-11", "rv-12"],
+            wait_until(lambda family=family, prefix=prefix:
+                       kernel_routes(v21, family).get(prefix) == ["rv-11", "rv-12"],
                        90, message="%s over rv-11 and rv-12 in v2-1's kernel" % prefix)
         assert exported_by(site1[0], "rv-21-v4") == ["10.1.0.0/24", "10.1.5.0/24"]
         assert exported_by(site1[0], "rv-21-v6") == ["2001:db8:a1::/64"]
@@ -358,7 +361,8 @@ def test_unit_accepted_by_systemd_next_to_the_namespace_unit(tmp_path):
         script = tmp_path / "routevpn-netns"
         script.write_text("#!/bin/sh\n")
         script.chmod(0o755)
-    verified = run("systemd-analyze", "verify", "--man=no", str(tmp_path / "routevpn-bird@private.service"), check=False)
+    verified = run("systemd-analyze", "verify", "--man=no", str(tmp_path / "routevpn-bird@private.service"),
+                   check=False)
     assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
 
 

@@ -18,9 +18,10 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import pl
 from .mesh_roles import run, wait_until
 # pytest finds fixtures by name in the module: gateway (libreswan's, with its
 # two helpers) and gateways (strongSwan's) are imported for that.
-from .test_libreswan_role import (PKI, ROLE as LIBRESWAN, gateway,  # pylint: disable=unused-import
+from .test_libreswan_role import (PKI, ROLE as LIBRESWAN, gateway,  # noqa: F401 pylint: disable=unused-import
                                   libreswan_extracted, libreswan_hostvars, libreswan_tree_factory)
-from .test_strongswan_role import apply, apply_with_certificates, gateways, ike_sas  # pylint: disable=unused-import
+from .test_strongswan_role import (apply, apply_with_certificates, gateways,  # noqa: F401 pylint: disable=unused-import
+                                   ike_sas)
 
 
 def join(strongswan, libreswan_netns, end):
@@ -52,7 +53,7 @@ def pluto_ike_sa(libreswan_gateway, connection):
 
 
 @pytest.mark.parametrize("auth", ["psk", "pubkey"])
-def test_strongswan_initiates_and_libreswan_answers(tmp_path, gateways, gateway, auth):  # pylint: disable=redefined-outer-name
+def test_strongswan_initiates_and_libreswan_answers(tmp_path, gateways, gateway, auth):  # noqa: F811 pylint: disable=redefined-outer-name
     hostvars = libreswan_hostvars({"v3-1": "vti"}, routevpn_auth=auth)
     strongswan = gateways("v1-1")
     low = [end for end in plan(hostvars, sorted(hostvars))["hosts"]["v1-1"] if end["peer"] == "v3-1"][0]

@@ -300,20 +300,23 @@ def test_a_changed_link_is_replaced_and_a_removed_one_deleted_without_restart(ga
     pid = tree.pluto_pid()
     before = loaded_conns(gateway)
 
-    changed = gateway["apply"](extra_vars={"routevpn_libreswan_dpd_delay": "15s", "routevpn_libreswan_initiator": "both"})
+    changed = gateway["apply"](extra_vars={"routevpn_libreswan_dpd_delay": "15s",
+                                           "routevpn_libreswan_initiator": "both"})
     assert changed.rc == 0 and changed.changed("v3-1") > 0, changed
     assert "dpddelay:15s" in tree.whack("--status", netns=gateway["netns"]).stdout
     assert sorted(loaded_conns(gateway)) == sorted(before) and tree.pluto_pid() == pid
 
     dropped = libreswan_hostvars({"v3-1": "vti"}, drop=["v1-2"])
-    removed = gateway["apply"](mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s", "routevpn_libreswan_initiator": "both"})
+    removed = gateway["apply"](mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s",
+                                                                  "routevpn_libreswan_initiator": "both"})
     assert removed.rc == 0 and removed.changed("v3-1") > 0, removed
     assert "routevpn-rv-12.conf" not in role_files(tree) and "routevpn-rv-12.secrets" not in role_files(tree)
     assert sorted(loaded_conns(gateway)) == sorted(n for n in before if not n.startswith("rv-12-"))
     assert tree.pluto_pid() == pid
     assert started_links(gateway) == set(end["connection"] for end in gateway["ends"]) - {"rv-12"}
 
-    again = gateway["apply"](mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s", "routevpn_libreswan_initiator": "both"})
+    again = gateway["apply"](mesh_hostvars=dropped, extra_vars={"routevpn_libreswan_dpd_delay": "15s",
+                                                                "routevpn_libreswan_initiator": "both"})
     assert again.rc == 0 and again.changed("v3-1") == 0, again
 
 
@@ -417,15 +420,18 @@ def test_a_certificate_libreswan_cannot_sign_with_stops_the_role_before_any_chan
                                host_variables=files)
     assert refused.rc != 0
     assert ("v3-1: routevpn_pki_certificate (%s) is for a key of type Ed25519; libreswan (4.10 and 5.2 alike) signs "
-            "with RSA (rsasig) or ECDSA (ecdsa) keys only" % files["routevpn_pki_certificate"]) in refused.output, refused
+            "with RSA (rsasig) or ECDSA (ecdsa) keys only"
+            % files["routevpn_pki_certificate"]) in refused.output, refused
     tree = gateway["tree"]
     assert role_files(tree) == [] and tree.pluto_pid() is None and not (tree.conf_dir / "routevpn-pki").exists()
 
 
 @pytest.mark.parametrize("variable, value, expected", [
-    ("routevpn_libreswan_esp", "aes_gcm256 dh20", "v3-1: routevpn_libreswan_esp: 'aes_gcm256 dh20' is not a libreswan proposal list"),
+    ("routevpn_libreswan_esp", "aes_gcm256 dh20",
+     "v3-1: routevpn_libreswan_esp: 'aes_gcm256 dh20' is not a libreswan proposal list"),
     ("routevpn_libreswan_dpd_delay", "10 s", "v3-1: routevpn_libreswan_dpd_delay: '10 s' is not a duration"),
-    ("routevpn_libreswan_initiator", "higher", "v3-1: routevpn_libreswan_initiator: 'higher' is not one of lower, both"),
+    ("routevpn_libreswan_initiator", "higher",
+     "v3-1: routevpn_libreswan_initiator: 'higher' is not one of lower, both"),
 ])
 def test_bad_input_names_the_host_and_the_variable(gateway, variable, value, expected):
     """The planning play refuses it before the role runs (the role's own format check is the second line)."""

@@ -154,6 +154,7 @@ def test_boot_unit_is_accepted_by_systemd(tmp_path):
     (tmp_path / "routevpn-netns@.service").write_text(
         render(COLLECTION_ROOT / "roles" / "private_netns" / "templates" / "routevpn-netns@.service.j2", variables))
     shutil.copy(COLLECTION_ROOT / "roles" / "private_netns" / "files" / "routevpn-netns", tmp_path)
-    verified = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "routevpn-netns@private.service")],
+    verified = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                               str(tmp_path / "routevpn-netns@private.service")],
                               capture_output=True, text=True, check=False)
     assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr

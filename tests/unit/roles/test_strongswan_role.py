@@ -30,7 +30,8 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import de
 
 from ..collection_paths import COLLECTION_ROOT
 from ..plugins.module_utils.mesh_inventory import MASTER
-from .mesh_roles import documented_variables, lab_hostvars, run, run_role, wait_until, write_inventory, write_role_playbook
+from .mesh_roles import (documented_variables, lab_hostvars, run, run_role, wait_until, write_inventory,
+                         write_role_playbook)
 from .role_runner import run_playbook
 
 vici = pytest.importorskip("vici")
@@ -94,7 +95,8 @@ def gateways(tmp_path, scratch_netns_factory):
         (root / "swanctl" / "swanctl.conf").write_text("include conf.d/*.conf\n")
         gateway = SimpleNamespace(
             host=host, netns=netns, root=root, run_dir=run_dir,
-            conf_d=root / "swanctl" / "conf.d", socket=str(run_dir / "charon.vici"), pid_file=str(run_dir / "charon.pid"),
+            conf_d=root / "swanctl" / "conf.d", socket=str(run_dir / "charon.vici"),
+            pid_file=str(run_dir / "charon.pid"),
             variables={
                 "routevpn_strongswan_packages": [],
                 "routevpn_service_manager": "direct",
@@ -206,7 +208,8 @@ def test_check_apply_idempotent_with_every_link_loaded(tmp_path, gateways):
     assert "failed to load" not in quiet.stdout + quiet.stderr and "uptime" in quiet.stdout, quiet
     bare = tmp_path / "bare-strongswan.conf"
     bare.write_text("# swanctl's own defaults\n")
-    noisy = run("env", "STRONGSWAN_CONF=%s" % bare, "swanctl", "--stats", "--uri", "unix://" + gateway.socket, check=False)
+    noisy = run("env", "STRONGSWAN_CONF=%s" % bare, "swanctl", "--stats", "--uri", "unix://" + gateway.socket,
+                check=False)
     assert "failed to load" in noisy.stderr, "swanctl without the drop-in should show what it prevents"
     # The strongSwan service's drop-in: the kernel's SAs and policies of a dead charon are flushed before it starts.
     dropin = (gateway.root / "systemd" / "strongswan.service.d" / "routevpn-flush.conf").read_text()
@@ -247,7 +250,8 @@ def test_the_single_secrets_file_of_earlier_versions_is_replaced_without_reauthe
     hostvars = lab_hostvars()
     assert apply(tmp_path, gateway, hostvars).rc == 0
     # As an earlier version left it: every key in routevpn.secrets.conf.
-    single = "".join((gateway.conf_d / name).read_text() for name in conf_files(gateway) if name.startswith("routevpn.secrets."))
+    single = "".join((gateway.conf_d / name).read_text() for name in conf_files(gateway)
+                     if name.startswith("routevpn.secrets."))
     for name in conf_files(gateway):
         if name.startswith("routevpn.secrets."):
             (gateway.conf_d / name).unlink()
@@ -337,7 +341,8 @@ def test_removed_link_is_unloaded_and_its_ike_sa_closed(tmp_path, gateways):
         assert (text(child["dpd_action"]), text(child["close_action"])) == ("none", "none"), child
     # Start IKE_SAs by hand: they stay CONNECTING (no peer answers here).
     for conn in ("rv-12", "rv-21"):
-        run("swanctl", "--initiate", "--child", conn, "--timeout", "1", "--uri", "unix://" + gateway.socket, check=False)
+        run("swanctl", "--initiate", "--child", conn, "--timeout", "1", "--uri", "unix://" + gateway.socket,
+            check=False)
     assert {"rv-12", "rv-21"} <= set(ike_sas(gateway))
     kept = ike_sas(gateway)["rv-21"]["uniqueid"]
 
@@ -428,7 +433,8 @@ def test_two_gateways_establish_their_ike_sa(tmp_path, gateways):
 
 def reauth(tmp_path, hostvars, gateways_, check=False, extra_vars=None):
     """playbooks/reauth.yml alone, over the given gateways (swanctl reaches each charon by its socket)."""
-    inventory = write_inventory(tmp_path, hostvars, dict((g.host, g.variables) for g in gateways_), name="inventory-reauth.yml")
+    inventory = write_inventory(tmp_path, hostvars, dict((g.host, g.variables) for g in gateways_),
+                                name="inventory-reauth.yml")
     extra = ["--limit", "localhost," + ",".join(g.host for g in gateways_), "-v"]
     if extra_vars:
         extra += ["-e", yaml.safe_dump(extra_vars, default_flow_style=True).strip()]
@@ -463,7 +469,8 @@ def test_a_changed_psk_takes_effect_by_reauthentication_of_its_link_only(tmp_pat
     # Only the link's own key file changed, on each end; both ends mark the link.
     for gateway, conn in ((low, "rv-21"), (high, "rv-11")):
         after = contents(gateway)
-        assert sorted(n for n in after if after[n] != before[gateway.host].get(n)) == ["routevpn.secrets.%s.conf" % conn]
+        assert sorted(n for n in after if after[n] != before[gateway.host].get(n)) == [
+            "routevpn.secrets.%s.conf" % conn]
         assert stat.S_IMODE((gateway.conf_d / ("routevpn.secrets.%s.conf" % conn)).stat().st_mode) == 0o600
         assert marks(gateway) == ["11-21"]
     # Loading the new key changed nothing on the established IKE_SA: it still is the old one.
@@ -506,7 +513,8 @@ def session_sas(gateway, conn):
 def test_charon_dropin_is_checked_by_swanctl_only_where_swanctl_is_installed(tmp_path):
     """On a fresh gateway the drop-in is written before the packages bring swanctl (charon's first start reads it)."""
     tasks = yaml.safe_load((COLLECTION_ROOT / "roles" / "strongswan" / "tasks" / "main.yml").read_text())
-    validate = [t for t in tasks if t.get("name", "").startswith("Charon settings drop-in")][0]["ansible.builtin.template"]["validate"]
+    validate = [t for t in tasks
+                if t.get("name", "").startswith("Charon settings drop-in")][0]["ansible.builtin.template"]["validate"]
     good = tmp_path / "good.conf"
     good.write_text("charon {\n  install_routes = no\n}\n")
     bad = tmp_path / "bad.conf"

@@ -642,7 +642,8 @@ class Daemons(object):
         log = stubs / "calls"
         for command in ("ip", "nsenter", "sysctl", "nft", "sleep"):
             (stubs / command).write_text(
-                "#!/bin/sh\n{ printf '%%s' \"$(basename \"$0\")\"; for a; do printf '\\037%%s' \"$a\"; done; echo; } >> %s\n"
+                "#!/bin/sh\n{ printf '%%s' \"$(basename \"$0\")\"; "
+                "for a; do printf '\\037%%s' \"$a\"; done; echo; } >> %s\n"
                 "case \" $* \" in %s) exit 1;; esac\nexit 0\n" % (log, stub_fails))
             (stubs / command).chmod(0o755)
         conf = self.path(text, "state.conf")

@@ -240,7 +240,8 @@ def test_boot_unit_is_accepted_by_systemd_next_to_the_namespace_unit(tmp_path):
         variables.update(ansible_managed="test", routevpn_libexec_dir=str(tmp_path))
         (tmp_path / unit).write_text(render(roles / role / "templates" / (unit + ".j2"), variables))
         shutil.copy(roles / role / "files" / script, tmp_path)
-    verified = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "routevpn-tunnels@private.service")],
+    verified = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                               str(tmp_path / "routevpn-tunnels@private.service")],
                               capture_output=True, text=True, check=False)
     assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
     unit = (tmp_path / "routevpn-tunnels@.service").read_text()

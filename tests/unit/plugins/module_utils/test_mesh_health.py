@@ -337,7 +337,8 @@ def test_a_stale_sa_beside_the_new_one_is_named_on_both_ends():
     stale = "link 11-21: SPI cc0680e8 out of v1-1 is not an inbound SA on v2-1 (stale)"
     for gateway in ("v1-1", "v2-1"):
         assert rows[gateway]["status"] == "DOWN" and stale in rows[gateway]["problems"], rows[gateway]["problems"]
-    assert "kernel SA cc0680e8 (out) with if_id 4296 belongs to no CHILD_SA of charon (stale)" in rows["v1-1"]["problems"]
+    assert ("kernel SA cc0680e8 (out) with if_id 4296 belongs to no CHILD_SA of charon (stale)"
+            in rows["v1-1"]["problems"])
     # The IKE_SAs agree: v2-1 dropped the old ones on the INITIAL_CONTACT.
     assert not [problem for problem in rows["v1-1"]["problems"] + rows["v2-1"]["problems"] if "IKE_SA" in problem]
 
@@ -413,7 +414,8 @@ def test_vti_ends_own_the_unmarked_kernel_sas_between_their_ike_addresses():
     # Gone from the kernel: named by the link's addresses.
     inbound_only = [state for state in as_installed if state["dst"] == "2001:db8:1::1"]
     (row,) = link_health([end], swanctl=sas, policies=marked, states=inbound_only, require_prefixes=False)
-    assert "no outbound ESP SA in the kernel between 2001:db8:1::1 and 2001:db8:2::1" in row["problems"], row["problems"]
+    assert ("no outbound ESP SA in the kernel between 2001:db8:1::1 and 2001:db8:2::1"
+            in row["problems"]), row["problems"]
     assert not row["if_id_ok"]
 
 
@@ -462,8 +464,10 @@ def kernel_sa(spi, src, dst):
     return dict(captured("pair-up-v1-1.xfrm.json")["states"][0], spi="0x" + spi, src=src, dst=dst, family="ipv4")
 
 
-MIXED_SAS = [kernel_sa("cb1df265", "203.0.113.21", "203.0.113.11"), kernel_sa("7ca7564a", "203.0.113.11", "203.0.113.21"),
-             kernel_sa("c0cccee9", "203.0.113.21", "203.0.113.11"), kernel_sa("33a451be", "203.0.113.11", "203.0.113.21")]
+MIXED_SAS = [kernel_sa("cb1df265", "203.0.113.21", "203.0.113.11"),
+             kernel_sa("7ca7564a", "203.0.113.11", "203.0.113.21"),
+             kernel_sa("c0cccee9", "203.0.113.21", "203.0.113.11"),
+             kernel_sa("33a451be", "203.0.113.11", "203.0.113.21")]
 
 
 def mixed_rows(pluto=None, v1_states=None, v2_states=None):
@@ -472,7 +476,8 @@ def mixed_rows(pluto=None, v1_states=None, v2_states=None):
     policies = [policy("in"), policy("out")]
     (v1,) = link_health(the_plan["hosts"]["v1-1"], policies=policies, states=v1_states or MIXED_SAS,
                         require_prefixes=False)
-    (v2,) = link_health(the_plan["hosts"]["v2-1"], pluto=captured("pluto-5.2-showstates.txt") if pluto is None else pluto,
+    (v2,) = link_health(the_plan["hosts"]["v2-1"],
+                        pluto=captured("pluto-5.2-showstates.txt") if pluto is None else pluto,
                         policies=policies, states=v2_states or MIXED_SAS, require_prefixes=False)
     return dict((row["gateway"], row) for row in cross_check([v1, v2]))
 
@@ -501,7 +506,8 @@ def test_a_libreswan_end_whose_sa_the_peer_lacks_is_down():
 def test_a_kernel_sa_pluto_does_not_list_is_stale():
     extra = kernel_sa("deadbeef", "203.0.113.21", "203.0.113.11")
     rows = mixed_rows(v2_states=MIXED_SAS + [extra])
-    assert "kernel SA deadbeef (out) with if_id 4296 belongs to no CHILD_SA of pluto (stale)" in rows["v2-1"]["problems"]
+    assert ("kernel SA deadbeef (out) with if_id 4296 belongs to no CHILD_SA of pluto (stale)"
+            in rows["v2-1"]["problems"])
     assert "link 11-21: SPI deadbeef out of v2-1 is not an inbound SA on v1-1 (stale)" in rows["v1-1"]["problems"]
 
 
@@ -552,7 +558,8 @@ def test_gateway_problems_of_verify_results():
         "xfrm": {"changed": False, "ansible_facts": {"routevpn_xfrm_policies": [], "routevpn_xfrm_states": []}},
         "netns": {"changed": False, "changes": ["create netns private"], "leaks": [], "failed_when_result": False},
     })
-    assert problems == ["drift: create netns private", "charon is not running: /run/cap/a/charon.vici refused the connection",
+    assert problems == ["drift: create netns private",
+                        "charon is not running: /run/cap/a/charon.vici refused the connection",
                         "netns nonexistent does not exist"]
 
 
@@ -582,7 +589,8 @@ def test_gateway_problems_of_modules_and_unknown_errors():
 
 
 def test_no_problem_line_carries_noise():
-    for capture in ("swanctl-refused.result.json", "swanctl-missing.result.json", "swanctl-default-missing.result.json"):
+    for capture in ("swanctl-refused.result.json", "swanctl-missing.result.json",
+                    "swanctl-default-missing.result.json"):
         problem = command_problem(captured(capture))
         assert "plugin" not in problem and "usage" not in problem and "\n" not in problem
 
@@ -599,7 +607,9 @@ def test_pluto_spis_are_read_with_their_destinations():
 
 
 def test_a_pluto_whose_spis_are_not_read_calls_no_kernel_sa_stale():
-    without_traffic = "\n".join(line for line in captured("pluto-5.2-showstates.txt").splitlines() if "Traffic:" not in line)
-    rows = mixed_rows(pluto=without_traffic, v2_states=MIXED_SAS + [kernel_sa("deadbeef", "203.0.113.21", "203.0.113.11")])
+    without_traffic = "\n".join(line for line in captured("pluto-5.2-showstates.txt").splitlines()
+                                if "Traffic:" not in line)
+    rows = mixed_rows(pluto=without_traffic,
+                      v2_states=MIXED_SAS + [kernel_sa("deadbeef", "203.0.113.21", "203.0.113.11")])
     assert rows["v2-1"]["evidence"]["child_spis"] is None
     assert not [problem for problem in rows["v2-1"]["problems"] if "belongs to no CHILD_SA" in problem]

@@ -207,9 +207,11 @@ CASES = [
      "v1-1: routevpn_ike_id: '192.0.2.11' is an IP identity, but link 11-21 has a libreswan end"),
     # unknown variables
     ("unknown", "ike daemon misspelt", on("v1-1", routevpn_ike_deamon="libreswan"),
-     "v1-1: routevpn_ike_deamon: unknown variable; no role of routevpn.mesh reads it; did you mean routevpn_ike_daemon?"),
+     "v1-1: routevpn_ike_deamon: unknown variable; no role of routevpn.mesh reads it; "
+     "did you mean routevpn_ike_daemon?"),
     ("unknown", "tunnel type misspelt", on("v2-1", routevpn_tunel_type="vti"),
-     "v2-1: routevpn_tunel_type: unknown variable; no role of routevpn.mesh reads it; did you mean routevpn_tunnel_type?"),
+     "v2-1: routevpn_tunel_type: unknown variable; no role of routevpn.mesh reads it; "
+     "did you mean routevpn_tunnel_type?"),
     ("unknown", "nothing near", on("v2-1", routevpn_colour="blue"),
      "v2-1: routevpn_colour: unknown variable; no role of routevpn.mesh reads it (docs/plan.md"),
     ("unknown", "unknown site key", site_spec("site2", prefix=["10.2.0.0/16"]),

@@ -34,8 +34,10 @@ def test_link_numbers_follow_docs_example():
     assert link["transfer_v6"] == "2001:db8:ff::190/127"
     assert link["transfer_v4"] == "169.254.1.144/31"
     low, high = link["ends"]
-    assert (low["gateway"], low["address_v6"], low["peer_address_v6"]) == ("v1-1", "2001:db8:ff::190/127", "2001:db8:ff::191")
-    assert (high["gateway"], high["address_v6"], high["peer_address_v6"]) == ("v2-1", "2001:db8:ff::191/127", "2001:db8:ff::190")
+    assert (low["gateway"], low["address_v6"], low["peer_address_v6"]) == (
+        "v1-1", "2001:db8:ff::190/127", "2001:db8:ff::191")
+    assert (high["gateway"], high["address_v6"], high["peer_address_v6"]) == (
+        "v2-1", "2001:db8:ff::191/127", "2001:db8:ff::190")
     assert (low["address_v4"], high["address_v4"]) == ("169.254.1.144/31", "169.254.1.145/31")
     assert (low["local_asn"], low["peer_asn"]) == (65001, 65002)
     assert (low["local_ike_address"], low["remote_ike_address"]) == ("2001:db8:1::1", "2001:db8:2::1")
@@ -106,7 +108,8 @@ def test_psk_is_256_bits_deterministic_and_per_link():
 VALIDATION_CASES = [
     ("missing id", lambda hv: hv["v1-2"].pop("routevpn_gateway_id"), "v1-2: routevpn_gateway_id: missing"),
     ("zero id", lambda hv: hv["v1-2"].update(routevpn_gateway_id=0), "v1-2: routevpn_gateway_id: 0 is not a number"),
-    ("duplicate id", lambda hv: hv["v2-1"].update(routevpn_gateway_id=11), "v2-1: routevpn_gateway_id: 11 is already used by v1-1"),
+    ("duplicate id", lambda hv: hv["v2-1"].update(routevpn_gateway_id=11),
+     "v2-1: routevpn_gateway_id: 11 is already used by v1-1"),
     ("unknown site", lambda hv: hv["v2-1"].update(routevpn_site="mars"), "v2-1: routevpn_site: unknown site 'mars'"),
     ("missing site", lambda hv: hv["v2-1"].pop("routevpn_site"), "v2-1: routevpn_site: missing"),
     ("duplicate asn", lambda hv: [v["routevpn_sites"]["site2"].update(asn=65001) for v in hv.values()],
@@ -121,7 +124,8 @@ VALIDATION_CASES = [
      "routevpn_transfer_prefix_v4: 2001:db8::/64 is not an IPv4 prefix"),
     ("pool too small", lambda hv: [v.update(routevpn_transfer_prefix_v4="169.254.0.0/26") for v in hv.values()],
      "routevpn_transfer_prefix_v4: 169.254.0.0/26 holds 32 /31 links"),
-    ("no pool", lambda hv: [(v.pop("routevpn_transfer_prefix_v4"), v.pop("routevpn_transfer_prefix_v6")) for v in hv.values()],
+    ("no pool",
+     lambda hv: [(v.pop("routevpn_transfer_prefix_v4"), v.pop("routevpn_transfer_prefix_v6")) for v in hv.values()],
      "routevpn_transfer_prefix_v6: missing"),
     ("long ifname", lambda hv: [v.update(routevpn_interface_prefix="routevpn-tunnel-") for v in hv.values()],
      "v1-1: routevpn_interface_prefix: 'routevpn-tunnel-' is not a prefix of letters, digits, _ and -"),
@@ -132,20 +136,24 @@ VALIDATION_CASES = [
     ("mixed families", lambda hv: hv["v2-1"].update(routevpn_public_address="192.0.2.21"),
      "v1-1, v2-1: routevpn_public_address: no address family in common"),
     ("missing master", lambda hv: [v.pop("routevpn_psk_master") for v in hv.values()], "routevpn_psk_master: missing"),
-    ("short master", lambda hv: [v.update(routevpn_psk_master="short") for v in hv.values()], "routevpn_psk_master: too short"),
+    ("short master", lambda hv: [v.update(routevpn_psk_master="short") for v in hv.values()],
+     "routevpn_psk_master: too short"),
     ("unknown override", lambda hv: [v.update(routevpn_psk_overrides={"11-99": "x" * 20}) for v in hv.values()],
      "all: routevpn_psk_overrides: '11-99' is not a link of this mesh"),
     ("differing mesh-wide", lambda hv: hv["v2-1"].update(routevpn_transfer_prefix_v6="2001:db8:fe::/64"),
      "v2-1: routevpn_transfer_prefix_v6: '2001:db8:fe::/64' differs from v1-1's"),
-    ("bad tunnel type", lambda hv: hv["v1-1"].update(routevpn_tunnel_type="gre"), "v1-1: routevpn_tunnel_type: 'gre' is not one of"),
+    ("bad tunnel type", lambda hv: hv["v1-1"].update(routevpn_tunnel_type="gre"),
+     "v1-1: routevpn_tunnel_type: 'gre' is not one of"),
     ("bad private interface", lambda hv: hv["v1-1"].update(routevpn_private_interfaces=["a-very-long-interface"]),
      "v1-1: routevpn_private_interfaces: 'a-very-long-interface' is not an interface name: 1..15 characters"),
-    ("bad private address", lambda hv: hv["v1-1"].update(routevpn_private_interfaces=[{"name": "eth1", "addresses": ["10.0.0.1"]}]),
+    ("bad private address",
+     lambda hv: hv["v1-1"].update(routevpn_private_interfaces=[{"name": "eth1", "addresses": ["10.0.0.1"]}]),
      "v1-1: routevpn_private_interfaces: eth1: '10.0.0.1' is not an address with a prefix length"),
 ]
 
 
-@pytest.mark.parametrize("mutate, expected", [case[1:] for case in VALIDATION_CASES], ids=[case[0] for case in VALIDATION_CASES])
+@pytest.mark.parametrize("mutate, expected", [case[1:] for case in VALIDATION_CASES],
+                         ids=[case[0] for case in VALIDATION_CASES])
 def test_each_inventory_problem_names_host_and_variable(mutate, expected):
     hostvars = inventory({1: 2, 2: 2})
     mutate(hostvars)

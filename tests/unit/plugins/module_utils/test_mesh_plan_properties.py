@@ -72,7 +72,8 @@ def test_full_mesh_between_sites_with_unique_numbers(sites):
         (a, b) for a in sites for b in sites if a < b and sites[a] != sites[b]
     }
     assert {tuple(sorted((hostvars[lk["gateways"][0]]["routevpn_gateway_id"],
-                          hostvars[lk["gateways"][1]]["routevpn_gateway_id"]))) for lk in result["links"]} == expected_pairs
+                          hostvars[lk["gateways"][1]]["routevpn_gateway_id"])))
+            for lk in result["links"]} == expected_pairs
     # Transfer networks never overlap, between any two links.
     subnets = [ipaddress.ip_network(lk["transfer_v6"]) for lk in result["links"]]
     subnets += [ipaddress.ip_network(lk["transfer_v4"]) for lk in result["links"]]

@@ -69,7 +69,8 @@ def test_a_plan_without_one_initiator_per_link_is_refused():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(ALL), st.lists(st.sampled_from([l["name"] for l in PLAN["links"]]), max_size=4)),
+@given(st.dictionaries(st.sampled_from(ALL),
+                       st.lists(st.sampled_from([link["name"] for link in PLAN["links"]]), max_size=4)),
        st.sets(st.sampled_from(ALL)))
 def test_properties(pending, active):
     # Only ends' own links may be pending.

@@ -40,7 +40,8 @@ def ip(netns, *args):
 
 
 def sysctl(netns, key):
-    proc = subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-n", key], capture_output=True, text=True, check=False)
+    proc = subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-n", key],
+                          capture_output=True, text=True, check=False)
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 

@@ -39,7 +39,8 @@ def test_the_socket_itself_does_not_create_a_missing_namespace(python, no_missin
 def test_the_socket_works_inside_the_namespace(python, scratch_netns):
     answer = drive(python, None, "open_iproute", netns=scratch_netns, add_veth="rvt0")
     assert answer == {"links": ["lo"]}
-    links = subprocess.run(["ip", "-n", scratch_netns, "-o", "link"], capture_output=True, text=True, check=False).stdout
+    links = subprocess.run(["ip", "-n", scratch_netns, "-o", "link"],
+                           capture_output=True, text=True, check=False).stdout
     assert "rvt0@prvt0" in links
     assert subprocess.run(["ip", "link", "show", "rvt0"], capture_output=True, check=False).returncode != 0
 

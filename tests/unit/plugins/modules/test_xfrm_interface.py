@@ -58,7 +58,8 @@ def test_check_mode_reports_the_creation_and_touches_nothing(scratch_netns, pyth
     (dict(name="rv-21", config=[]), "mutually exclusive: name|config"),
     (dict(if_id=5), "one of the following is required: name, config"),
     (dict(name="rv-with-a-very-long-name", if_id=5), "an interface name has 1 to 15 characters"),
-    (dict(config=[{"name": "rv-21", "if_id": 5}, {"name": "rv-31", "if_id": 5}]), "rv-31: if_id 5 already used by rv-21"),
+    (dict(config=[{"name": "rv-21", "if_id": 5}, {"name": "rv-31", "if_id": 5}]),
+     "rv-31: if_id 5 already used by rv-21"),
     (dict(config=[{"name": "rv-21", "if_id": 5}, {"name": "rv-21", "if_id": 6}]), "rv-21: listed twice"),
     (dict(config=[], state="overridden", prefix=""), "state=overridden needs a non-empty prefix"),
 ])
