@@ -517,8 +517,8 @@ RULES = _rules(
     Rule("routevpn_mesh_health", Anything("set by playbooks/verify.yml"), scope=OUTPUT, roles=("verify",)),
     Rule("routevpn_mesh_health_problems", Anything("set by playbooks/verify.yml"), scope=OUTPUT, roles=("verify",)),
     Rule("routevpn_verify_targets", Anything("set by playbooks/verify.yml"), scope=OUTPUT, roles=("verify",)),
-    Rule("routevpn_xfrm_policies", Anything("set by xfrm_policy_facts"), scope=OUTPUT, roles=("verify",)),
-    Rule("routevpn_xfrm_states", Anything("set by xfrm_policy_facts"), scope=OUTPUT, roles=("verify",)),
+    Rule("routevpn_xfrm_policies", Anything("set by xfrm_policy_facts"), scope=OUTPUT, roles=("xfrm_policy_facts",)),
+    Rule("routevpn_xfrm_states", Anything("set by xfrm_policy_facts"), scope=OUTPUT, roles=("xfrm_policy_facts",)),
 )
 
 
