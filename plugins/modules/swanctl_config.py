@@ -23,8 +23,8 @@ description:
     configuration that worked.
   - With the files already as given, the module still loads them when charon's connections differ from
     O(connections) (charon restarted and nothing loaded them, or an earlier load failed half-way).
-  - Every file is written atomically with its mode; the content of files marked O(files[].secret) never appears in
-    the result or the diff.
+  - Every file is written atomically with its mode; the content of O(secrets) never appears in the result or the
+    diff.
 requirements:
   - C(swanctl) on the gateway's PATH (Debian's C(strongswan-swanctl))
 extends_documentation_fragment:
@@ -34,7 +34,7 @@ attributes:
     support: full
   diff_mode:
     support: full
-    details: Secret files are shown as C((secret)).
+    details: The files of O(secrets) are shown as C((secret)).
   platform:
     support: full
     platforms: linux
@@ -65,14 +65,30 @@ options:
         description: The file's mode, octal, as a string.
         type: str
         default: "0644"
-      secret:
-        description: The content is a secret (a pre-shared key, a private key) and is never returned.
-        type: bool
-        default: false
+  secrets:
+    description:
+      - Files whose content is a secret (pre-shared keys, private keys), never returned nor shown in a diff.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Path relative to O(swanctl_dir), for example C(conf.d/routevpn.secrets.rv-21.conf).
+        type: str
+        required: true
+      content:
+        description: The file's content.
+        type: str
+        required: true
+      mode:
+        description: The file's mode, octal, as a string.
+        type: str
+        default: "0600"
   purge:
     description:
       - Regular expressions (Python, searched) over names relative to O(swanctl_dir) of the files this module owns.
-        A file that matches and is not in O(files) is removed. Files of other origin must not match.
+        A file that matches and is in neither O(files) nor O(secrets) is removed. Files of other origin must not
+        match.
     type: list
     elements: str
     default: []
@@ -105,13 +121,11 @@ EXAMPLES = r"""
     files:
       - name: conf.d/routevpn-rv-21.conf
         content: "{{ lookup('ansible.builtin.template', 'connection.conf.j2') }}"
+    secrets:
       - name: conf.d/routevpn.secrets.rv-21.conf
         content: "{{ lookup('ansible.builtin.template', 'secrets.conf.j2') }}"
-        mode: "0600"
-        secret: true
     purge: ['^conf\.d/routevpn[-.].*\.conf$']
     connections: [rv-21]
-  no_log: false
 """
 
 RETURN = r"""
@@ -168,7 +182,11 @@ def main():
                 name=dict(type="str", required=True),
                 content=dict(type="str", required=True),
                 mode=dict(type="str", default="0644"),
-                secret=dict(type="bool", default=False),
+            )),
+            secrets=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                content=dict(type="str", required=True, no_log=True),
+                mode=dict(type="str", default="0600"),
             )),
             purge=dict(type="list", elements="str", default=[]),
             connections=dict(type="list", elements="str"),
@@ -178,16 +196,15 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    for item in params["files"]:
-        if item["secret"]:
-            module.no_log_values.add(item["content"])
 
     def run(argv, env=None):
         return module.run_command(argv, environ_update=env or {}, handle_exceptions=False)
 
     try:
         config = SwanctlConfig(
-            params["swanctl_dir"], [SwanctlFile(**item) for item in params["files"]], run,
+            params["swanctl_dir"],
+            [SwanctlFile(**item) for item in params["files"]]
+            + [SwanctlFile(secret=True, **item) for item in params["secrets"]], run,
             conf_file=params["conf_file"], purge=params["purge"], uri=params["uri"],
             connections=params["connections"], load=params["load"], check_mode=module.check_mode)
         result = config.run_transaction()

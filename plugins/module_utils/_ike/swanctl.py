@@ -153,7 +153,8 @@ class SwanctlConfig:
     def _write(self, name, content, mode):
         path = self._path(name)
         directory = os.path.dirname(path)
-        os.makedirs(directory, mode=0o755, exist_ok=True)
+        # A directory made for a file others may not read (a key) is not readable by them either.
+        os.makedirs(directory, mode=0o755 if mode & 0o044 else 0o700, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=".routevpn-")
         try:
             os.fchmod(handle, mode)

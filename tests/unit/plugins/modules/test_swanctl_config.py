@@ -71,8 +71,7 @@ def connection(name, remote="192.0.2.2", if_id=7):
 
 
 def secret(name, psk="first-secret-0123456789abcdef"):
-    return {"name": "conf.d/routevpn.secrets.%s.conf" % name, "content": SECRET % dict(name=name, psk=psk),
-            "mode": "0600", "secret": True}
+    return {"name": "conf.d/routevpn.secrets.%s.conf" % name, "content": SECRET % dict(name=name, psk=psk)}
 
 
 @pytest.fixture
@@ -135,15 +134,15 @@ def charon(tmp_path, scratch_netns_factory):
 
 
 def test_check_apply_idempotent_and_loaded(charon):
-    files = [connection("rv-21"), secret("rv-21"), connection("rv-22", remote="192.0.2.3", if_id=8),
-             secret("rv-22")]
-    checked = charon.apply(check=True, files=files, connections=["rv-21", "rv-22"])
+    files = [connection("rv-21"), connection("rv-22", remote="192.0.2.3", if_id=8)]
+    secrets = [secret("rv-21"), secret("rv-22")]
+    checked = charon.apply(check=True, files=files, secrets=secrets, connections=["rv-21", "rv-22"])
     assert checked["changed"] is True and checked["_rc"] == 0, checked
-    assert sorted(checked["written"]) == sorted(item["name"] for item in files)
+    assert sorted(checked["written"]) == sorted(item["name"] for item in files + secrets)
     assert not (charon.swanctl / "conf.d" / "routevpn-rv-21.conf").exists(), "check mode wrote a file"
     assert charon.loaded() == []
 
-    applied = charon.apply(files=files, connections=["rv-21", "rv-22"])
+    applied = charon.apply(files=files, secrets=secrets, connections=["rv-21", "rv-22"])
     assert applied["changed"] is True, applied
     assert applied["loaded"] == ["rv-21", "rv-22"] == charon.loaded()
     secret_file = charon.swanctl / "conf.d" / "routevpn.secrets.rv-21.conf"
@@ -155,21 +154,21 @@ def test_check_apply_idempotent_and_loaded(charon):
 
     assert applied["replaced"] == []
 
-    again = charon.apply(files=files, connections=["rv-21", "rv-22"])
+    again = charon.apply(files=files, secrets=secrets, connections=["rv-21", "rv-22"])
     assert (again["changed"], again["written"], again["removed"]) == (False, [], []), again
 
-    rotated = charon.apply(files=files[:3] + [secret("rv-22", psk="second-secret-0123456789abcdef")],
+    rotated = charon.apply(files=files, secrets=[secrets[0], secret("rv-22", psk="second-secret-0123456789abcdef")],
                            connections=["rv-21", "rv-22"])
     assert (rotated["written"], rotated["replaced"]) == (["conf.d/routevpn.secrets.rv-22.conf"],) * 2, rotated
     assert "second-secret" not in str(rotated)
 
 
 def test_a_link_removed_is_unloaded_and_its_files_purged(charon):
-    files = [connection("rv-21"), secret("rv-21"), connection("rv-22", if_id=8), secret("rv-22")]
-    charon.apply(files=files, connections=["rv-21", "rv-22"])
+    files = [connection("rv-21"), connection("rv-22", if_id=8)]
+    charon.apply(files=files, secrets=[secret("rv-21"), secret("rv-22")], connections=["rv-21", "rv-22"])
     (charon.swanctl / "conf.d" / "someone-elses.conf").write_text("# not ours\n")
 
-    removed = charon.apply(files=files[:2], connections=["rv-21"])
+    removed = charon.apply(files=files[:1], secrets=[secret("rv-21")], connections=["rv-21"])
     assert removed["changed"] is True, removed
     assert sorted(removed["removed"]) == ["conf.d/routevpn-rv-22.conf", "conf.d/routevpn.secrets.rv-22.conf"]
     assert removed["unloaded"] == ["rv-22"] and charon.loaded() == ["rv-21"]
@@ -179,8 +178,8 @@ def test_a_link_removed_is_unloaded_and_its_files_purged(charon):
 
 
 def test_a_charon_that_lost_its_connections_is_loaded_again(charon):
-    files = [connection("rv-21"), secret("rv-21")]
-    charon.apply(files=files, connections=["rv-21"])
+    files = [connection("rv-21")]
+    charon.apply(files=files, secrets=[secret("rv-21")], connections=["rv-21"])
     # What a charon started again without a load holds: nothing (swanctl 5.9 has no --unload-conn).
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(charon.uri[len("unix://"):])
@@ -188,19 +187,19 @@ def test_a_charon_that_lost_its_connections_is_loaded_again(charon):
     sock.close()
     assert charon.loaded() == []
 
-    reloaded = charon.apply(files=files, connections=["rv-21"])
+    reloaded = charon.apply(files=files, secrets=[secret("rv-21")], connections=["rv-21"])
     assert (reloaded["changed"], reloaded["written"]) == (True, []), reloaded
     assert charon.loaded() == ["rv-21"]
 
 
 def test_a_configuration_charon_refuses_puts_the_previous_files_back(charon):
-    good = [connection("rv-21"), secret("rv-21")]
-    charon.apply(files=good, connections=["rv-21"])
+    good = [connection("rv-21")]
+    charon.apply(files=good, secrets=[secret("rv-21")], connections=["rv-21"])
     refused = connection("rv-21")
     # Parses, but charon rejects an if_id that is not a number.
     refused["content"] = refused["content"].replace("if_id_in = 7", "if_id_in = seven")
 
-    failed = charon.apply(files=[refused, secret("rv-21")], connections=["rv-21"])
+    failed = charon.apply(files=[refused], secrets=[secret("rv-21")], connections=["rv-21"])
     assert failed.get("failed") is True, failed
     assert "charon refused the new swanctl configuration" in failed["msg"], failed["msg"]
     assert "previous files were put back and loaded again" in failed["msg"]
@@ -211,12 +210,12 @@ def test_a_configuration_charon_refuses_puts_the_previous_files_back(charon):
 
 
 def test_a_tree_that_does_not_parse_is_not_loaded(charon):
-    good = [connection("rv-21"), secret("rv-21")]
-    charon.apply(files=good, connections=["rv-21"])
+    good = [connection("rv-21")]
+    charon.apply(files=good, secrets=[secret("rv-21")], connections=["rv-21"])
     broken = connection("rv-21")
     broken["content"] = broken["content"].rstrip().rstrip("}")
 
-    failed = charon.apply(files=[broken, secret("rv-21")], connections=["rv-21"])
+    failed = charon.apply(files=[broken], secrets=[secret("rv-21")], connections=["rv-21"])
     assert failed.get("failed") is True, failed
     assert "does not parse" in failed["msg"], failed["msg"]
     assert (charon.swanctl / "conf.d" / "routevpn-rv-21.conf").read_text() == good[0]["content"]
