@@ -152,6 +152,11 @@ loaded:
   returned: always
   type: list
   elements: str
+loaded_before:
+  description: The connections charon had loaded before the run; null when O(load) is false.
+  returned: always
+  type: list
+  elements: str
 unloaded:
   description: The connections the load removed from charon.
   returned: always

@@ -225,6 +225,7 @@ class SwanctlConfig:
             "replaced": [item.name for item, content, _mode in changes["write"] if content is not None],
             "removed": changes["remove"],
             "loaded": loaded_before,
+            "loaded_before": loaded_before,
             "unloaded": [],
             "terminated": [],
             "diff": [{"before_header": item.name, "after_header": item.name,

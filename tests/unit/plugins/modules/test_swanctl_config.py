@@ -145,6 +145,7 @@ def test_check_apply_idempotent_and_loaded(charon):
     applied = charon.apply(files=files, secrets=secrets, connections=["rv-21", "rv-22"])
     assert applied["changed"] is True, applied
     assert applied["loaded"] == ["rv-21", "rv-22"] == charon.loaded()
+    assert applied["loaded_before"] == []
     secret_file = charon.swanctl / "conf.d" / "routevpn.secrets.rv-21.conf"
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     # The diff shows the connection, never the key.
