@@ -32,6 +32,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    details: A charon that does not answer is not an error in check mode (a fresh gateway, whose charon the run
+      would start first); RV(loaded_before) is then null.
   diff_mode:
     support: full
     details: The files of O(secrets) are shown as C((secret)).
@@ -153,7 +155,8 @@ loaded:
   type: list
   elements: str
 loaded_before:
-  description: The connections charon had loaded before the run; null when O(load) is false.
+  description: The connections charon had loaded before the run; null when O(load) is false, or in check mode
+    when charon does not answer.
   returned: always
   type: list
   elements: str

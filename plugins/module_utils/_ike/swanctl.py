@@ -217,7 +217,14 @@ class SwanctlConfig:
     def run_transaction(self):
         """Apply; returns the module's result (changed, what changed, diff of the files that are not secret)."""
         changes = self.changes()
-        loaded_before = self.loaded() if self.load else None
+        loaded_before = None
+        if self.load:
+            try:
+                loaded_before = self.loaded()
+            except SwanctlError:
+                # In check mode charon may not run yet (a fresh gateway: the run would start it first).
+                if not self.check_mode:
+                    raise
         result = {
             "changed": bool(changes["write"] or changes["remove"]),
             "written": [item.name for item, _content, _mode in changes["write"]],
@@ -238,7 +245,7 @@ class SwanctlConfig:
         # The files may be as wanted while charon holds something else (it restarted and nothing loaded them,
         # or an earlier load failed half-way): then loading them again is the change.
         reload_only = (self.load and not result["changed"] and self.connections is not None
-                       and sorted(self.connections) != loaded_before)
+                       and sorted(self.connections) != (loaded_before or []))
         if reload_only:
             result["changed"] = True
         if self.check_mode or not result["changed"]:

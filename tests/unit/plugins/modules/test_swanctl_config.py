@@ -228,6 +228,9 @@ def test_a_charon_that_does_not_answer_is_one_line(charon, tmp_path):
     assert failed.get("failed") is True, failed
     assert failed["msg"] == "charon is not running: %s does not exist" % (tmp_path / "nothing.vici"), failed["msg"]
     assert not (charon.swanctl / "conf.d" / "routevpn-rv-21.conf").exists(), "written although nothing could load it"
+    # In check mode it is the charon a fresh gateway's run would start: the files are compared all the same.
+    checked = charon.apply(check=True, files=[connection("rv-21")], uri="unix://%s" % (tmp_path / "nothing.vici"))
+    assert (checked.get("failed"), checked["changed"], checked["loaded_before"]) == (None, True, None), checked
 
 
 @pytest.mark.parametrize("files, message", [
