@@ -66,8 +66,8 @@ PURGE = [r"^conf\.d/routevpn[-.].*\.conf$"]
 
 
 def connection(name, remote="192.0.2.2", if_id=7):
-    return {"name": "conf.d/routevpn-%s.conf" % name, "content": CONNECTION % dict(name=name, remote=remote,
-                                                                                    if_id=if_id)}
+    content = CONNECTION % dict(name=name, remote=remote, if_id=if_id)
+    return {"name": "conf.d/routevpn-%s.conf" % name, "content": content}
 
 
 def secret(name, psk="first-secret-0123456789abcdef"):
