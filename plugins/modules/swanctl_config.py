@@ -166,7 +166,7 @@ unloaded:
   type: list
   elements: str
 terminated:
-  description: Those of O(unloaded) whose IKE_SAs were closed.
+  description: Those of RV(unloaded) whose IKE_SAs were closed.
   returned: always
   type: list
   elements: str
@@ -191,7 +191,8 @@ def main():
                 content=dict(type="str", required=True),
                 mode=dict(type="str", default="0644"),
             )),
-            secrets=dict(type="list", elements="dict", default=[], options=dict(
+            # The list is not secret (its names are shown); each content is.
+            secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
                 name=dict(type="str", required=True),
                 content=dict(type="str", required=True, no_log=True),
                 mode=dict(type="str", default="0600"),

@@ -96,7 +96,7 @@ def charon(tmp_path, scratch_netns_factory):
 
     def swanctl_(*args):
         return subprocess.run(["swanctl"] + list(args) + ["--uri", uri], env=environment, capture_output=True,
-                              text=True)
+                              text=True, check=False)
 
     for _attempt in range(200):
         if swanctl_("--stats").returncode == 0:
