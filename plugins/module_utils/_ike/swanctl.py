@@ -22,7 +22,7 @@ import re
 import stat
 import tempfile
 
-from .._mesh.health import command_problem
+from .._mesh.health import command_problem, command_result
 
 # strongSwan's plugins that Debian's packages leave out say so on every
 # swanctl call; they are noise in an error message.
@@ -120,12 +120,7 @@ class SwanctlConfig:
         return sorted(found)
 
     def _swanctl(self, *args, **kwargs):
-        argv = ["swanctl"] + list(args)
-        try:
-            rc, stdout, stderr = self.run(argv, **kwargs)
-        except OSError as exc:
-            return {"cmd": argv, "rc": exc.errno or 2, "stdout": "", "stderr": "", "msg": str(exc)}
-        return {"cmd": argv, "rc": rc, "stdout": stdout, "stderr": stderr}
+        return command_result(self.run, ["swanctl"] + list(args), **kwargs)
 
     def loaded(self):
         """Names of the connections charon has loaded; SwanctlError (one line) when it does not answer."""

@@ -17,7 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from .health import gateway_problems, link_health
+from .health import command_result, gateway_problems, link_health
 
 IKE_DAEMONS = ("strongswan", "libreswan")
 
@@ -56,12 +56,7 @@ class GatewayHealth:
         self._check_netns = check_netns
 
     def _command(self, argv):
-        """The command's result in the shape health.py reads (that of a registered command)."""
-        try:
-            rc, stdout, stderr = self._run(argv)
-        except OSError as exc:
-            return {"cmd": argv, "rc": exc.errno or 2, "stdout": "", "stderr": "", "msg": str(exc)}
-        return {"cmd": argv, "rc": rc, "stdout": stdout, "stderr": stderr}
+        return command_result(self._run, argv)
 
     def _module(self, read):
         try:

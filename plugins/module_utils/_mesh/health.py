@@ -124,6 +124,17 @@ def _known_problem(line, argv):
     return None
 
 
+def command_result(run, argv, **kwargs):
+    """Run argv through run(argv, **kwargs) -> (rc, stdout, stderr) and return the result in the shape of a
+    registered command (cmd, rc, stdout, stderr), which command_problem reads; a command that cannot start
+    (OSError) is a failed result carrying the error in msg, not an exception."""
+    try:
+        rc, stdout, stderr = run(argv, **kwargs)
+    except OSError as exc:
+        return {"cmd": argv, "rc": exc.errno or 2, "stdout": "", "stderr": "", "msg": str(exc)}
+    return {"cmd": argv, "rc": rc, "stdout": stdout, "stderr": stderr}
+
+
 def command_problem(result, what=None):
     """One line a person can act on for a command that failed (rc != 0), or None when it did not.
 
