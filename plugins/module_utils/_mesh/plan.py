@@ -809,6 +809,8 @@ def plan(hostvars, gateway_names):
                 "site": gw.site,
                 "gateway_id": gw.gateway_id,
                 "asn": sites[gw.site].asn,
+                # Every other site of routevpn_sites, by name: BIRD accepts from each only its own routes.
+                "other_sites": sorted(name for name in sites if name != gw.site),
                 "router_id": gw.router_id,
                 "ike_daemon": gw.ike_daemon,
                 "initiation": gw.initiation,

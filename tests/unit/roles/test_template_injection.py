@@ -258,6 +258,8 @@ def bird_gateway(name):
 def bird_other_site(variables, value):
     sites = variables["routevpn_mesh_plan"]["sites"]
     sites[value] = sites.pop("site3")
+    other_sites = variables["routevpn_mesh_plan"]["gateways"][HOST]["other_sites"]
+    other_sites[other_sites.index("site3")] = value
 
 
 def bird_site(name, index=None):

@@ -342,3 +342,12 @@ def test_certificate_san_names_the_identity_by_its_kind(ike_id, san):
     if ike_id:
         hostvars["v1-1"]["routevpn_ike_id"] = ike_id
     assert plan(hostvars, list(hostvars))["gateways"]["v1-1"]["certificate_san"] == san
+
+
+def test_other_sites_are_every_other_site_by_name_even_without_gateways():
+    hostvars = inventory({1: 1, 2: 1, 3: 1})
+    for variables in hostvars.values():
+        variables["routevpn_sites"]["site0"] = {"asn": 65100}
+    gateways = plan(hostvars, list(hostvars))["gateways"]
+    assert gateways["v1-1"]["other_sites"] == ["site0", "site2", "site3"]
+    assert gateways["v3-1"]["other_sites"] == ["site0", "site1", "site2"]
