@@ -11,6 +11,8 @@ a BIRD-protocol route through it.  Only the daemons' command-line tools are
 stand-ins: `swanctl` and `birdc` answer, for the socket asked for, what the
 real ones printed (tests/unit/plugins/module_utils/captured/): both ends of
 one link from capture.sh (pair-up-*), and the errors of a charon killed -9.
+Both ends healthy is not checked here: every lab scenario's verify runs this
+playbook against real daemons on a real kernel and asserts every end healthy.
 
 Since the two gateways share one public namespace, each sees both SAs of the
 link; verify tells them apart by the gateway's own IKE address (the source of
@@ -155,17 +157,6 @@ def table(run):
     """The lines of the health table in the output of a run."""
     return re.findall(r'^\s+"(.*)",?$', run.output.split("TASK [Health of every link]", 1)[-1].split("TASK [", 1)[0],
                       re.MULTILINE)
-
-
-def test_both_ends_healthy_and_agreeing(mesh, kernel_feature):
-    kernel_feature("esp")
-    run = mesh["verify"]()
-    assert run.rc == 0, run
-    rows = table(run)
-    assert re.match(r"v1-1 +v2-1 +11-21 +ESTABLISHED +INSTALLED +4296 ok +Established +1 +ok$", rows[1]), rows
-    assert re.match(r"v2-1 +v1-1 +11-21 +ESTABLISHED +INSTALLED +4296 ok +Established +1 +ok$", rows[2]), rows
-    assert rows[-1] == "2 of 2 link ends healthy"
-    assert run.changed("v1-1") == 0 and run.changed("v2-1") == 0 and run.changed("localhost") == 0
 
 
 def test_with_limit_the_peer_is_not_verified_and_the_run_passes(mesh, kernel_feature):

@@ -313,35 +313,26 @@ def test_a_running_pluto_without_the_setting_is_restarted_once(gateway_factory):
     assert root.pluto_pid() == restarted
 
 
-@pytest.mark.parametrize("edit, expected", [
-    # A setting of its own: replaced.
-    (lambda text: text.replace("config setup\n", "config setup\n\tipsec-interface-managed=yes\n", 1),
-     lambda text: text.replace("config setup\n", "config setup\n\tipsec-interface-managed=no\n", 1)),
-    # No config setup at all: one at the top.
-    (lambda text: "include /etc/ipsec.d/*.conf\n",
-     lambda text: "config setup\n\tipsec-interface-managed=no\n\ninclude /etc/ipsec.d/*.conf\n"),
-], ids=["managed-yes", "no-config-setup"])
-def test_config_setup_gets_the_one_setting_and_nothing_else(gateway_factory, edit, expected):
+def test_vti_ends_on_5_2_and_config_setup_gets_the_one_setting_and_nothing_else(gateway_factory):
+    """VTI ends on 5.2, one root: Debian's ipsec.conf gains the one line; a setting of its own is replaced; a file
+    without config setup gets one at the top; each time the rest of the file stays as it was."""
     gateway = gateway_factory("v3-1", "vti")
     conf = gateway.root.file("/etc/ipsec.conf")
-    original = conf.read_text()
-    conf.write_text(edit(original))
-    applied = gateway.apply()
-    assert applied.rc == 0, applied
-    assert conf.read_text() == expected(original)
-    again = gateway.apply()
-    assert again.rc == 0 and again.changed("v3-1") == 0, again
-
-
-def test_vti_ends_on_5_2(gateway_factory):
-    gateway = gateway_factory("v3-1", "vti")
-    conf = gateway.root.file("/etc/ipsec.conf").read_text()
+    debian = conf.read_text()
     applied = gateway.apply()
     assert applied.rc == 0 and applied.changed("v3-1") > 0, applied
-    # Debian's file, with the one line under config setup.
-    assert gateway.root.file("/etc/ipsec.conf").read_text() == conf.replace(
-        "config setup\n", "config setup\n\tipsec-interface-managed=no\n", 1)
+    assert conf.read_text() == debian.replace("config setup\n", "config setup\n\tipsec-interface-managed=no\n", 1)
     assert_loaded_as_planned(gateway, gateway.ends)
+
+    for edited, expected in [
+            (debian.replace("config setup\n", "config setup\n\tipsec-interface-managed=yes\n", 1),
+             debian.replace("config setup\n", "config setup\n\tipsec-interface-managed=no\n", 1)),
+            ("include /etc/ipsec.d/*.conf\n",
+             "config setup\n\tipsec-interface-managed=no\n\ninclude /etc/ipsec.d/*.conf\n")]:
+        conf.write_text(edited)
+        edit = gateway.apply()
+        assert edit.rc == 0 and edit.changed("v3-1") > 0, edit
+        assert conf.read_text() == expected
     again = gateway.apply()
     assert again.rc == 0 and again.changed("v3-1") == 0, again
 
