@@ -43,7 +43,11 @@ fi
 # (it takes 5.5 min in all with direct).  LAB_PROFILE=systemd boots its
 # gateways with systemd whatever LAB_INIT says (lab_host_init).
 LAB_INIT=${LAB_INIT:-direct}
-LAB_SSH_PORT_BASE=${LAB_SSH_PORT_BASE:-42200}
+# Below the kernel's ephemeral ports (ip_local_port_range, 32768-60999 by
+# default): any outgoing connection of this machine may hold a port there,
+# and QEMU then fails to bind that forward and exits before the guest boots
+# (a CI run lost the systemd lab that way, in 7 s, at 43200).
+LAB_SSH_PORT_BASE=${LAB_SSH_PORT_BASE:-22200}
 
 LAB_MGMT_NET=10.0.2
 LAB_MGMT_PREFIXLEN=24

@@ -163,23 +163,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._private_netns import (
     PrivateNetns,
     PrivateNetnsError,
+    interface_items,
 )
 from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._pyroute2_dep import require_pyroute2
-
-
-def _interface_items(module):
-    items = []
-    for item in module.params["interfaces"]:
-        if isinstance(item, str):
-            items.append({"name": item, "addresses": None})
-        elif isinstance(item, dict) and isinstance(item.get("name"), str) and set(item) <= {"name", "addresses"}:
-            addresses = item.get("addresses")
-            if addresses is not None and not isinstance(addresses, list):
-                module.fail_json(msg="interfaces: %s: addresses must be a list" % item["name"])
-            items.append({"name": item["name"], "addresses": addresses})
-        else:
-            module.fail_json(msg="interfaces: %r must be a name or a dict with name and addresses" % (item,))
-    return items
 
 
 def main():
@@ -196,9 +182,13 @@ def main():
     )
     require_pyroute2(module)
     params = module.params
+    try:
+        interfaces = interface_items(params["interfaces"])
+    except PrivateNetnsError as exc:
+        module.fail_json(msg=str(exc))
     namespace = PrivateNetns(
         params["name"],
-        _interface_items(module),
+        interfaces,
         forwarding=params["forwarding"],
         keep_addr_on_down=params["keep_addr_on_down"],
         state=params["state"],

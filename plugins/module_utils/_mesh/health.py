@@ -3,12 +3,11 @@
 """The health of each link of the mesh, from what both of its gateways report about it.
 
 This is a private module of the routevpn.mesh collection; its interface may
-change without notice.  Pure Python, no I/O: playbooks/verify.yml collects
-the raw outputs on each gateway (``swanctl --list-sas`` or libreswan's
-``ipsec whack --showstates``, the ``xfrm_policy_facts`` module's policies and
-SAs, ``birdc show protocols all``, ``ip -j route``) and hands them here
-through the filters of plugins/filter/mesh_health.py, so every judgement is
-tested natively against captured outputs:
+change without notice.  Pure Python, no I/O: the gateway_health module
+(gateway_health.py) collects the raw outputs on each gateway (``swanctl
+--list-sas`` or libreswan's ``ipsec whack --showstates``, the kernel's XFRM
+policies and SAs, ``birdc show protocols all``, ``ip -j route``) and hands
+them here, so every judgement is tested natively against captured outputs:
 
 - ``link_health``: each link end of one gateway, alone (its IKE_SA and
   CHILD_SA, exactly one of each, bound to the planned if_id or mark in the
@@ -123,6 +122,17 @@ def _known_problem(line, argv):
         return _unreachable("BIRD", match.group("socket"), match.group("error"),
                             " in netns %s" % netns if netns else "")
     return None
+
+
+def command_result(run, argv, **kwargs):
+    """Run argv through run(argv, **kwargs) -> (rc, stdout, stderr) and return the result in the shape of a
+    registered command (cmd, rc, stdout, stderr), which command_problem reads; a command that cannot start
+    (OSError) is a failed result carrying the error in msg, not an exception."""
+    try:
+        rc, stdout, stderr = run(argv, **kwargs)
+    except OSError as exc:
+        return {"cmd": argv, "rc": exc.errno or 2, "stdout": "", "stderr": "", "msg": str(exc)}
+    return {"cmd": argv, "rc": rc, "stdout": stdout, "stderr": stderr}
 
 
 def command_problem(result, what=None):
@@ -749,9 +759,10 @@ def cross_check(rows, verified=None):
 
 
 # -- what is wrong with a gateway, not with one of its links ---------------------------
-_RESULT_NAMES = {"swanctl": "swanctl --list-sas", "pluto": "ipsec whack --showstates", "xfrm": "xfrm_policy_facts",
+_RESULT_NAMES = {"health": "gateway_health", "swanctl": "swanctl --list-sas", "pluto": "ipsec whack --showstates",
+                 "xfrm": "xfrm_policy_facts", "kernel": "reading the kernel's XFRM state",
                  "birdc": "birdc show protocols all", "routes": "ip route"}
-_RESULT_ORDER = ("netns", "swanctl", "pluto", "xfrm", "birdc", "routes")
+_RESULT_ORDER = ("health", "netns", "swanctl", "pluto", "xfrm", "kernel", "birdc", "routes")
 
 
 def _side(netns):
@@ -774,7 +785,8 @@ def _netns_problems(result):
 def gateway_problems(results):
     """What is wrong with a gateway rather than one link, one line each, from verify's registered results.
 
-    results: by name - ``netns`` (routevpn.mesh.private_netns in check
+    results: by name - ``health`` (the gateway_health module, when it could
+    not run), ``netns`` (routevpn.mesh.private_netns in check
     mode: failure, leaks, drift), and the commands and modules ``swanctl``,
     ``pluto``, ``xfrm`` (xfrm_policy_facts), ``birdc`` and ``routes`` (a
     loop).  Known errors become a sentence ("charon is not running:

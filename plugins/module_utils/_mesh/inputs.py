@@ -363,9 +363,9 @@ RULES = _rules(
                                            % PSK_MIN_LENGTH), scope=MESH, default={}, secret=True,
          roles=("plan",) + _S + _N, why="an explicit PSK for a link"),
     # Role settings that both ends, or a site's gateways, must agree on.
-    Rule("routevpn_bfd", Boolean(), scope=LINK, default=False, roles=_B,
+    Rule("routevpn_bfd", Boolean(), scope=LINK, default=True, roles=_B,
          why="BFD on a link runs only when both ends speak it"),
-    Rule("routevpn_bfd_interval_ms", Integer(10, 60000, "ms"), scope=LINK, default=200, roles=_B,
+    Rule("routevpn_bfd_interval_ms", Integer(10, 60000, "ms"), scope=LINK, default=300, roles=_B,
          why="both ends detect a lost peer in the same time"),
     Rule("routevpn_bfd_multiplier", Integer(1, 255), scope=LINK, default=3, roles=_B,
          why="both ends detect a lost peer in the same time"),
@@ -517,8 +517,8 @@ RULES = _rules(
     Rule("routevpn_mesh_health", Anything("set by playbooks/verify.yml"), scope=OUTPUT, roles=("verify",)),
     Rule("routevpn_mesh_health_problems", Anything("set by playbooks/verify.yml"), scope=OUTPUT, roles=("verify",)),
     Rule("routevpn_verify_targets", Anything("set by playbooks/verify.yml"), scope=OUTPUT, roles=("verify",)),
-    Rule("routevpn_xfrm_policies", Anything("set by xfrm_policy_facts"), scope=OUTPUT, roles=("verify",)),
-    Rule("routevpn_xfrm_states", Anything("set by xfrm_policy_facts"), scope=OUTPUT, roles=("verify",)),
+    Rule("routevpn_xfrm_policies", Anything("set by xfrm_policy_facts"), scope=OUTPUT, roles=("xfrm_policy_facts",)),
+    Rule("routevpn_xfrm_states", Anything("set by xfrm_policy_facts"), scope=OUTPUT, roles=("xfrm_policy_facts",)),
 )
 
 

@@ -45,6 +45,22 @@ class LeakError(PrivateNetnsError):
     pass
 
 
+def interface_items(items):
+    """The ``interfaces`` option as ``{"name", "addresses"}`` dicts; a name alone leaves its addresses alone."""
+    found = []
+    for item in items or []:
+        if isinstance(item, str):
+            found.append({"name": item, "addresses": None})
+        elif isinstance(item, dict) and isinstance(item.get("name"), str) and set(item) <= {"name", "addresses"}:
+            addresses = item.get("addresses")
+            if addresses is not None and not isinstance(addresses, list):
+                raise PrivateNetnsError("interfaces: %s: addresses must be a list" % item["name"])
+            found.append({"name": item["name"], "addresses": addresses})
+        else:
+            raise PrivateNetnsError("interfaces: %r must be a name or a dict with name and addresses" % (item,))
+    return found
+
+
 def _sysctl(*components):
     return ".".join(components), sysctl_path(*components)
 

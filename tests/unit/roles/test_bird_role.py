@@ -155,19 +155,20 @@ def test_check_apply_idempotent_and_parsed_by_bird(tmp_path, gateways):
         detail = birdc(gateway, "show", "protocols", "all", "'%s-v6'" % end["connection"])
         assert "Neighbor address: %s" % end["peer_address_v6"] in detail
         assert "Neighbor AS:      %d" % end["peer_asn"] in detail
-    assert "routevpn_bfd" not in found
+    assert "routevpn_bfd" in found
+    assert gateway.config.read_text().count("bfd on;") == len(sessions)
 
     again = apply(tmp_path, gateway, hostvars)
     assert again.rc == 0 and again.changed("v1-1") == 0, again
     checked_again = apply(tmp_path, gateway, hostvars, check=True)
     assert checked_again.rc == 0 and checked_again.changed("v1-1") == 0, checked_again
 
-    # BFD: a reload, not a restart (the same BIRD process).
+    # BFD off: a reload, not a restart (the same BIRD process).
     pid = pathlib.Path(gateway.pid_file).read_text()
-    with_bfd = apply(tmp_path, gateway, hostvars, extra_vars={"routevpn_bfd": True})
-    assert with_bfd.rc == 0 and with_bfd.changed("v1-1") > 0, with_bfd
-    assert "routevpn_bfd" in protocols(gateway)
-    assert gateway.config.read_text().count("bfd on;") == len(sessions)
+    without_bfd = apply(tmp_path, gateway, hostvars, extra_vars={"routevpn_bfd": False})
+    assert without_bfd.rc == 0 and without_bfd.changed("v1-1") > 0, without_bfd
+    assert "routevpn_bfd" not in protocols(gateway)
+    assert gateway.config.read_text().count("bfd off;") == len(sessions)
     assert pathlib.Path(gateway.pid_file).read_text() == pid
 
 

@@ -239,7 +239,6 @@ def test_check_apply_idempotent_with_every_link_loaded(tmp_path, gateways):
     checked_again = apply(tmp_path, gateway, hostvars, check=True)
     assert checked_again.rc == 0 and checked_again.changed("v1-1") == 0, checked_again
 
-    assert "loaded ike secret 'ike-rv-21'" in applied.output
     for output in (checked.output, applied.output, again.output, checked_again.output):
         for secret in secrets_of(ends):
             assert secret not in output

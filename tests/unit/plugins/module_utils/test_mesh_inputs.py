@@ -189,11 +189,10 @@ CASES = [
     ("prefixes", "prefix without length", site_spec("site2", prefixes=["10.2.0.0"]),
      "all: routevpn_sites.site2.prefixes: '10.2.0.0' has no prefix length"),
     # cross-end settings
-    ("cross-end", "BFD on one end", on("v1-1", routevpn_bfd=True),
-     "v1-1, v2-1: routevpn_bfd: link 11-21 joins v1-1 (True) and v2-1 (False)"),
-    ("cross-end", "BFD timers",
-     lambda hv: ([h.update(routevpn_bfd=True) for h in hv.values()], hv["v2-1"].update(routevpn_bfd_interval_ms=300)),
-     "v1-1, v2-1: routevpn_bfd_interval_ms: link 11-21 joins v1-1 (200) and v2-1 (300)"),
+    ("cross-end", "BFD off on one end", on("v1-1", routevpn_bfd=False),
+     "v1-1, v2-1: routevpn_bfd: link 11-21 joins v1-1 (False) and v2-1 (True)"),
+    ("cross-end", "BFD timers", on("v2-1", routevpn_bfd_interval_ms=200),
+     "v1-1, v2-1: routevpn_bfd_interval_ms: link 11-21 joins v1-1 (300) and v2-1 (200)"),
     ("cross-end", "BFD multiplier",
      lambda hv: ([h.update(routevpn_bfd="yes") for h in hv.values()], hv["v1-2"].update(routevpn_bfd_multiplier=5)),
      "v1-2, v2-1: routevpn_bfd_multiplier: link 12-21 joins v1-2 (5) and v2-1 (3)"),
@@ -246,6 +245,18 @@ def test_each_broken_input_is_a_problem_naming_host_and_variable(mutate, expecte
     mutate(hostvars)
     found = problems_of(hostvars)
     assert any(problem.startswith(expected) or expected in problem for problem in found), found
+
+
+def test_bfd_timers_of_a_link_without_bfd_are_not_compared():
+    hostvars = _hostvars()
+    for host in hostvars.values():
+        host["routevpn_bfd"] = "no"
+    hostvars["v2-1"]["routevpn_bfd_interval_ms"] = 200
+    assert len(plan(hostvars, list(hostvars))["links"]) == 4
+    hostvars["v1-1"]["routevpn_bfd"] = True
+    assert [problem.split(";")[0] for problem in problems_of(hostvars)] == [
+        "v1-1, v2-1: routevpn_bfd: link 11-21 joins v1-1 (True) and v2-1 (False)",
+        "v1-1, v2-2: routevpn_bfd: link 11-22 joins v1-1 (True) and v2-2 (False)"]
 
 
 def test_every_class_has_at_least_two_cases():
