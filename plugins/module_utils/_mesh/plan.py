@@ -205,6 +205,7 @@ class _Gateway:
         self.public = {}  # family -> ip_address
         self.tunnel_type = None
         self.ike_daemon = None
+        self.initiation = None
         self.auth = None
         self.ike_id = None
         self.ike_id_kind = None
@@ -364,6 +365,8 @@ def _read_gateway(name, inputs, sites, problems):
 
     gw.tunnel_type = inputs.value(name, "routevpn_tunnel_type")
     gw.ike_daemon = inputs.value(name, "routevpn_ike_daemon")
+    if gw.ike_daemon:
+        gw.initiation = inputs.value(name, "routevpn_%s_initiator" % gw.ike_daemon)
     gw.auth = inputs.value(name, "routevpn_auth")
     gw.interface_prefix = inputs.value(name, "routevpn_interface_prefix")
     gw.reserved_if_ids = set(inputs.value(name, "routevpn_reserved_if_ids") or [])
@@ -624,7 +627,44 @@ def _interface_name(gw, peer):
     return "%s%d" % (gw.interface_prefix, peer.gateway_id)
 
 
+# Route-based: the tunnel device (if_id or mark) selects the SA, so a CHILD_SA's
+# traffic selectors are everything of its inner families, in both directions.
+_EVERYTHING = (("v4", "0.0.0.0/0"), ("v6", "::/0"))
+# What the certificate of an identity of each kind (inputs.ike_id_kind) names it
+# in its subjectAltName, as strongSwan looks for it; a DN is the subject itself.
+_SAN_TYPES = {"ip": "IP", "email": "email", "dns": "DNS"}
+
+
+def _children(gw, peer, connection):
+    """The CHILD_SAs of an end: one per inner family where an end is libreswan, else one for both.
+
+    libreswan 4 takes one subnet family per conn, so the libreswan role
+    writes a conn per family (<connection>-v4 and -v6, on the link's one IKE
+    SA), and a libreswan peer would narrow a CHILD_SA for both families to
+    one of them: where either end is libreswan, one child per family, each
+    negotiated, trapped, rekeyed and restarted on its own.
+    """
+    if "libreswan" in (gw.ike_daemon, peer.ike_daemon):
+        return [{"name": "%s-%s" % (connection, family), "traffic_selectors": [everything]}
+                for family, everything in _EVERYTHING]
+    return [{"name": connection, "traffic_selectors": [everything for family, everything in _EVERYTHING]}]
+
+
+def _certificate_san(gw):
+    """The subjectAltName a certificate for the gateway's IKE identity carries; None for a DN (its subject)."""
+    kind = _SAN_TYPES.get(gw.ike_id_kind)
+    return "%s:%s" % (kind, gw.ike_id) if kind else None
+
+
 def _end(gw, peer, link, sites, family, pools_addresses):
+    """``gw``'s end of ``link`` to ``peer`` (docs/plan.md, "An end"): its numbers and the decisions its roles print.
+
+    ``initiator`` (the lower gateway id: the link's one initiator), ``starts``
+    (the initiator, or an end whose gateway's routevpn_<ike_daemon>_initiator
+    is both), ``children`` (its CHILD_SAs) and ``bgp_sessions`` (one per
+    transfer family): no template compares ids or splits families.
+    """
+    connection = "%s%d" % (gw.interface_prefix, peer.gateway_id)
     end = {
         "link": link["name"],
         "gateway": gw.name,
@@ -632,7 +672,7 @@ def _end(gw, peer, link, sites, family, pools_addresses):
         "site": gw.site,
         "peer_site": peer.site,
         "interface": _interface_name(gw, peer),
-        "connection": "%s%d" % (gw.interface_prefix, peer.gateway_id),
+        "connection": connection,
         "tunnel_type": gw.tunnel_type,
         "ike_daemon": gw.ike_daemon,
         "auth": gw.auth,
@@ -647,11 +687,20 @@ def _end(gw, peer, link, sites, family, pools_addresses):
         "router_id": gw.router_id,
         # One end starts the link (the lower gateway id), the other only responds: two initiators cross.
         "initiator": gw.gateway_id < peer.gateway_id,
+        "initiation": gw.initiation,
+        # routevpn_<ike_daemon>_initiator both: this end starts its links as well.
+        "starts": gw.gateway_id < peer.gateway_id or gw.initiation == "both",
+        "children": _children(gw, peer, connection),
+        "bgp_sessions": [],
     }
     for version in ("v6", "v4"):
         mine, theirs = pools_addresses.get(version, (None, None))
-        end["address_" + version] = mine
-        end["peer_address_" + version] = theirs
+        end["address_" + version] = None if mine is None else mine.with_prefixlen
+        end["peer_address_" + version] = None if theirs is None else str(theirs)
+        if mine is not None:
+            # One eBGP session per transfer family, between the link's two transfer addresses.
+            end["bgp_sessions"].append({"name": "%s-%s" % (connection, version), "family": version,
+                                        "local_address": str(mine.ip), "neighbor_address": str(theirs)})
     return end
 
 
@@ -728,8 +777,8 @@ def plan(hostvars, gateway_names):
             first, second = subnet[0], subnet[1]
             link["transfer_" + version] = str(subnet)
             pairs[version] = (
-                ("%s/%d" % (first, subnet.prefixlen), str(second)),
-                ("%s/%d" % (second, subnet.prefixlen), str(first)),
+                (ipaddress.ip_interface((first, subnet.prefixlen)), second),
+                (ipaddress.ip_interface((second, subnet.prefixlen)), first),
             )
         for version in ("v6", "v4"):
             link.setdefault("transfer_" + version, None)
@@ -747,20 +796,28 @@ def plan(hostvars, gateway_names):
             (site.name, {
                 "asn": site.asn,
                 "prefixes": [str(p) for p in site.prefixes],
+                "prefixes_v4": [str(p) for p in site.prefixes if p.version == 4],
+                "prefixes_v6": [str(p) for p in site.prefixes if p.version == 6],
                 "gateways": sorted(gw.name for gw in gateways if gw.site == site.name),
             })
             for site in sites.values()
         ),
+        "transfer_pool_v6": str(pools["v6"].network) if "v6" in pools else None,
+        "transfer_pool_v4": str(pools["v4"].network) if "v4" in pools else None,
         "gateways": dict(
             (gw.name, {
                 "site": gw.site,
                 "gateway_id": gw.gateway_id,
                 "asn": sites[gw.site].asn,
+                # Every other site of routevpn_sites, by name: BIRD accepts from each only its own routes.
+                "other_sites": sorted(name for name in sites if name != gw.site),
                 "router_id": gw.router_id,
                 "ike_daemon": gw.ike_daemon,
+                "initiation": gw.initiation,
                 "tunnel_type": gw.tunnel_type,
                 "auth": gw.auth,
                 "ike_id": gw.ike_id,
+                "certificate_san": _certificate_san(gw),
                 "public_addresses": [str(gw.public[f]) for f in ("ipv6", "ipv4") if f in gw.public],
             })
             for gw in gateways

@@ -120,9 +120,7 @@ def strongswan_context(tunnel_type="xfrm"):
 def libreswan_context(tunnel_type="vti"):
     hostvars, mesh = lab(**{HOST: {"routevpn_tunnel_type": tunnel_type, "routevpn_ike_daemon": "libreswan"}})
     # tasks/version.yml sets the version from `ipsec --version`; the parser below is 4.10's.
-    # initiator both: which end starts a link depends on its name, and this keeps a hostile name out of that.
-    return plan_context("libreswan", mesh, hostvars, end=mesh["hosts"][HOST][0], __routevpn_libreswan_version="4.10",
-                        routevpn_libreswan_initiator="both")
+    return plan_context("libreswan", mesh, hostvars, end=mesh["hosts"][HOST][0], __routevpn_libreswan_version="4.10")
 
 
 def bird_context():
@@ -205,6 +203,17 @@ def end_field(name, alias=None):
     return put
 
 
+def first_child(key):
+    """Put into the first of ``end``'s children (the plan's CHILD_SAs): its name, or its first traffic selector."""
+    def put(variables, value):
+        child = variables["end"]["children"][0]
+        if key == "traffic_selectors":
+            child[key][0] = value
+        else:
+            child[key] = value
+    return put
+
+
 def variable(name):
     def put(variables, value):
         variables[name] = value
@@ -214,6 +223,19 @@ def variable(name):
 def bird_end(name):
     def put(variables, value):
         variables["routevpn_mesh_plan"]["hosts"][HOST][0][name] = value
+    return put
+
+
+def bird_session(name):
+    """Put into the first BGP session (IPv6) of the first link end."""
+    def put(variables, value):
+        variables["routevpn_mesh_plan"]["hosts"][HOST][0]["bgp_sessions"][0][name] = value
+    return put
+
+
+def plan_key(name):
+    def put(variables, value):
+        variables["routevpn_mesh_plan"][name] = value
     return put
 
 
@@ -236,6 +258,8 @@ def bird_gateway(name):
 def bird_other_site(variables, value):
     sites = variables["routevpn_mesh_plan"]["sites"]
     sites[value] = sites.pop("site3")
+    other_sites = variables["routevpn_mesh_plan"]["gateways"][HOST]["other_sites"]
+    other_sites[other_sites.index("site3")] = value
 
 
 def bird_site(name, index=None):
@@ -328,6 +352,8 @@ FIELDS = [
     field(SWAN_CONN, "end.local_id", "quote", end_field("local_id"), expect=strongswan_id("local")),
     field(SWAN_CONN, "end.remote_id", "quote", end_field("remote_id"), expect=strongswan_id("remote")),
     field(SWAN_CONN, "end.if_id", "token", end_field("if_id")),
+    field(SWAN_CONN, "end.children.name", "name", first_child("name")),
+    field(SWAN_CONN, "end.children.traffic_selectors", "token", first_child("traffic_selectors")),
     field(SWAN_VTI, "end.mark", "token", end_field("mark")),
     field(SWAN_CONN, "routevpn_strongswan_proposals", "quote", variable("routevpn_strongswan_proposals"),
           refusal_key="proposals"),
@@ -352,7 +378,8 @@ FIELDS = [
     field(LS_CONN, "end.site", "line", end_field("site")),
     field(LS_CONN, "end.peer", "line", end_field("peer")),
     field(LS_CONN, "end.peer_site", "line", end_field("peer_site")),
-    field(LS_CONN, "end.connection", "name", end_field("connection")),
+    field(LS_CONN, "end.children.name", "name", first_child("name")),
+    field(LS_CONN, "end.children.traffic_selectors", "token", first_child("traffic_selectors")),
     field(LS_CONN, "end.local_ike_address", "token", end_field("local_ike_address")),
     field(LS_CONN, "end.remote_ike_address", "token", end_field("remote_ike_address")),
     field(LS_CONN, "end.local_id", "quote", end_field("local_id"), expect=libreswan_keys(leftid="@%s")),
@@ -383,19 +410,19 @@ FIELDS = [
     field(BIRD, "gateway.router_id", "token", bird_gateway("router_id")),
     # BIRD's log statement by design (a destination, quoted file names, classes): a line, not a comment.
     field(BIRD, "routevpn_bird_log", "statement", variable("routevpn_bird_log")),
-    field(BIRD, "routevpn_transfer_prefix_v6", "token", variable("routevpn_transfer_prefix_v6")),
+    field(BIRD, "routevpn_transfer_prefix_v6", "token", plan_key("transfer_pool_v6")),
     field(BIRD, "routevpn_sites", "line", bird_other_site),
     field(BIRD, "routevpn_sites asn", "token", bird_site("asn")),
-    field(BIRD, "routevpn_sites prefixes", "token", bird_site("prefixes", 0)),
+    field(BIRD, "routevpn_sites prefixes", "token", bird_site("prefixes_v4", 0)),
     field(BIRD, "routevpn_private_interfaces", "token", first_item("routevpn_private_interfaces")),
     field(BIRD, "routevpn_bird_ospf_area", "token", variable("routevpn_bird_ospf_area")),
     field(BIRD, "end.link", "quote", bird_end("link"), expect=bird_description("link %s to v2-1")),
     field(BIRD, "end.peer", "quote", bird_end("peer"), expect=bird_description("link 11-21 to %s")),
     field(BIRD, "end.peer_site", "line", bird_end("peer_site")),
     field(BIRD, "end.interface", "token", bird_end("interface")),
-    field(BIRD, "end.connection", "name", bird_end("connection")),
-    field(BIRD, "end.address_v6", "token", bird_end("address_v6")),
-    field(BIRD, "end.peer_address_v6", "token", bird_end("peer_address_v6")),
+    field(BIRD, "end.bgp_sessions.name", "name", bird_session("name")),
+    field(BIRD, "end.bgp_sessions.local_address", "token", bird_session("local_address")),
+    field(BIRD, "end.bgp_sessions.neighbor_address", "token", bird_session("neighbor_address")),
     field(BIRD, "end.local_asn", "token", bird_end("local_asn")),
     field(BIRD, "end.peer_asn", "token", bird_end("peer_asn")),
     field(BIRD_UNIT, "routevpn_private_netns", "name", variable("routevpn_private_netns")),
@@ -807,8 +834,8 @@ def test_odd_bare_words_stay_one_word_for_each_reader(daemons):
 
     # An IPv6 address may end with ':' (link index 0 gets the pool's first address) ...
     variables = context(BIRD)
-    end = variables["routevpn_mesh_plan"]["hosts"][HOST][0]
-    end.update(address_v6="2001:db8:ff::/127", peer_address_v6="2001:db8:ff::1")
+    session = variables["routevpn_mesh_plan"]["hosts"][HOST][0]["bgp_sessions"][0]
+    session.update(local_address="2001:db8:ff::", neighbor_address="2001:db8:ff::1")
     variables["routevpn_private_interfaces"][0] = "lan0.100"
     protocols, dummy = daemons.bird(render_key(BIRD, variables))
     assert protocols["rv-21-v6"]["Neighbor address"] == "2001:db8:ff::1%rv-21", protocols["rv-21-v6"]

@@ -220,3 +220,134 @@ def test_transfer_subnets_are_inside_the_pool():
     pool = ipaddress.ip_network("2001:db8:ff::/64")
     for link in result["links"]:
         assert ipaddress.ip_network(link["transfer_v6"]).subnet_of(pool)
+
+
+# ---- what the plan decides for the templates (issue 11): they only print it ----
+
+EVERYTHING = ["0.0.0.0/0", "::/0"]
+
+
+@pytest.mark.parametrize("low_daemon, high_daemon, per_family", [
+    ("strongswan", "strongswan", False),
+    ("strongswan", "libreswan", True),
+    ("libreswan", "strongswan", True),
+    ("libreswan", "libreswan", True),
+])
+def test_children_one_per_family_where_an_end_is_libreswan(low_daemon, high_daemon, per_family):
+    hostvars = inventory({1: 1, 2: 1})
+    hostvars["v1-1"]["routevpn_ike_daemon"] = low_daemon
+    hostvars["v2-1"]["routevpn_ike_daemon"] = high_daemon
+    (link,) = plan(hostvars, list(hostvars))["links"]
+    for end in link["ends"]:
+        connection = end["connection"]
+        if per_family:
+            assert end["children"] == [{"name": connection + "-v4", "traffic_selectors": ["0.0.0.0/0"]},
+                                       {"name": connection + "-v6", "traffic_selectors": ["::/0"]}]
+        else:
+            assert end["children"] == [{"name": connection, "traffic_selectors": EVERYTHING}]
+    # Both ends negotiate the same CHILD_SAs.
+    low, high = link["ends"]
+    assert [c["traffic_selectors"] for c in low["children"]] == [c["traffic_selectors"] for c in high["children"]]
+
+
+@pytest.mark.parametrize("daemon", ["strongswan", "libreswan"])
+@pytest.mark.parametrize("low_mode, high_mode, low_starts, high_starts", [
+    ("lower", "lower", True, False),
+    ("both", "lower", True, False),
+    ("lower", "both", True, True),
+    ("both", "both", True, True),
+])
+def test_who_starts_a_link(daemon, low_mode, high_mode, low_starts, high_starts):
+    hostvars = inventory({1: 1, 2: 1}, routevpn_ike_daemon=daemon)
+    hostvars["v1-1"]["routevpn_%s_initiator" % daemon] = low_mode
+    hostvars["v2-1"]["routevpn_%s_initiator" % daemon] = high_mode
+    result = plan(hostvars, list(hostvars))
+    low, high = result["links"][0]["ends"]
+    # The lower gateway id is the link's one initiator (it re-authenticates the link), whatever the modes.
+    assert (low["initiator"], high["initiator"]) == (True, False)
+    assert (low["starts"], high["starts"]) == (low_starts, high_starts)
+    assert (low["initiation"], high["initiation"]) == (low_mode, high_mode)
+    assert (result["gateways"]["v1-1"]["initiation"], result["gateways"]["v2-1"]["initiation"]) == (low_mode, high_mode)
+
+
+def test_the_initiator_setting_of_the_other_daemon_changes_nothing():
+    hostvars = inventory({1: 1, 2: 1})
+    hostvars["v2-1"].update(routevpn_ike_daemon="libreswan", routevpn_strongswan_initiator="both")
+    hostvars["v1-1"]["routevpn_libreswan_initiator"] = "both"
+    low, high = plan(hostvars, list(hostvars))["links"][0]["ends"]
+    assert (low["initiation"], high["initiation"]) == ("lower", "lower")
+    assert (low["starts"], high["starts"]) == (True, False)
+
+
+def test_bgp_sessions_one_per_transfer_family_v6_first():
+    (link,) = plan(inventory({1: 1, 2: 1}), ["v1-1", "v2-1"])["links"]
+    low, high = link["ends"]
+    assert low["bgp_sessions"] == [
+        {"name": "rv-21-v6", "family": "v6", "local_address": "2001:db8:ff::190",
+         "neighbor_address": "2001:db8:ff::191"},
+        {"name": "rv-21-v4", "family": "v4", "local_address": "169.254.1.144", "neighbor_address": "169.254.1.145"},
+    ]
+    assert [(s["name"], s["local_address"], s["neighbor_address"]) for s in high["bgp_sessions"]] == [
+        ("rv-11-v6", "2001:db8:ff::191", "2001:db8:ff::190"), ("rv-11-v4", "169.254.1.145", "169.254.1.144")]
+    for end in link["ends"]:
+        for session in end["bgp_sessions"]:
+            family = session["family"]
+            assert end["address_" + family] == "%s/%s" % (session["local_address"],
+                                                         "127" if family == "v6" else "31")
+            assert end["peer_address_" + family] == session["neighbor_address"]
+
+
+@pytest.mark.parametrize("dropped, families", [("routevpn_transfer_prefix_v4", ["v6"]),
+                                               ("routevpn_transfer_prefix_v6", ["v4"])])
+def test_bgp_sessions_only_where_a_transfer_pool_is(dropped, families):
+    hostvars = inventory({1: 1, 2: 1})
+    for variables in hostvars.values():
+        del variables[dropped]
+    result = plan(hostvars, list(hostvars))
+    for end in result["links"][0]["ends"]:
+        assert [session["family"] for session in end["bgp_sessions"]] == families
+    assert result["transfer_pool_" + families[0]] is not None
+    assert result["transfer_pool_" + ("v4" if families == ["v6"] else "v6")] is None
+
+
+def test_transfer_pools_are_the_normalised_networks():
+    hostvars = inventory({1: 1, 2: 1}, routevpn_transfer_prefix_v6="2001:DB8:FF:0::/64")
+    result = plan(hostvars, list(hostvars))
+    assert (result["transfer_pool_v6"], result["transfer_pool_v4"]) == ("2001:db8:ff::/64", "169.254.0.0/16")
+
+
+def test_site_prefixes_split_by_family_in_their_order():
+    prefixes = ["2001:db8:a1::/64", "10.1.0.0/16", "10.11.0.0/16", "2001:db8:b1::/64"]
+    hostvars = inventory({1: 1, 2: 1})
+    for variables in hostvars.values():
+        variables["routevpn_sites"]["site1"]["prefixes"] = prefixes
+    sites = plan(hostvars, list(hostvars))["sites"]
+    assert sites["site1"]["prefixes"] == prefixes
+    assert sites["site1"]["prefixes_v4"] == ["10.1.0.0/16", "10.11.0.0/16"]
+    assert sites["site1"]["prefixes_v6"] == ["2001:db8:a1::/64", "2001:db8:b1::/64"]
+    assert sites["site2"]["prefixes_v4"] == sites["site2"]["prefixes_v6"] == []
+
+
+@pytest.mark.parametrize("ike_id, san", [
+    (None, "DNS:v1-1"),
+    ("gw11.example.net", "DNS:gw11.example.net"),
+    ("192.0.2.11", "IP:192.0.2.11"),
+    ("2001:DB8::11", "IP:2001:DB8::11"),          # as written: the identity the peers expect
+    ("gw@example.net", "email:gw@example.net"),
+    ("10.0.0.256", "DNS:10.0.0.256"),             # no IPv4 address: strongSwan reads it as a DNS name
+    ("CN=v1-1, O=example", None),                 # a DN is the certificate's subject, not a subjectAltName
+])
+def test_certificate_san_names_the_identity_by_its_kind(ike_id, san):
+    hostvars = inventory({1: 1, 2: 1}, routevpn_auth="pubkey")
+    if ike_id:
+        hostvars["v1-1"]["routevpn_ike_id"] = ike_id
+    assert plan(hostvars, list(hostvars))["gateways"]["v1-1"]["certificate_san"] == san
+
+
+def test_other_sites_are_every_other_site_by_name_even_without_gateways():
+    hostvars = inventory({1: 1, 2: 1, 3: 1})
+    for variables in hostvars.values():
+        variables["routevpn_sites"]["site0"] = {"asn": 65100}
+    gateways = plan(hostvars, list(hostvars))["gateways"]
+    assert gateways["v1-1"]["other_sites"] == ["site0", "site2", "site3"]
+    assert gateways["v3-1"]["other_sites"] == ["site0", "site1", "site2"]

@@ -91,3 +91,29 @@ def test_full_mesh_between_sites_with_unique_numbers(sites):
             assert low["peer_address_" + version] == high["address_" + version].split("/")[0]
             assert high["peer_address_" + version] == low["address_" + version].split("/")[0]
         assert low["local_asn"] == high["peer_asn"] != high["local_asn"] == low["peer_asn"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(meshes(), st.data())
+def test_both_ends_agree_on_children_sessions_and_the_one_initiator(sites, data):
+    hostvars = hostvars_of(sites)
+    for variables in hostvars.values():
+        daemon = data.draw(st.sampled_from(["strongswan", "libreswan"]))
+        variables["routevpn_ike_daemon"] = daemon
+        variables["routevpn_%s_initiator" % daemon] = data.draw(st.sampled_from(["lower", "both"]))
+    result = plan(hostvars, list(hostvars))
+    for link in result["links"]:
+        low, high = link["ends"]
+        # One initiator per link (playbooks/reauth.yml), and it starts the link; the other end may too.
+        assert (low["initiator"], high["initiator"]) == (True, False) and low["starts"]
+        assert high["starts"] == (high["initiation"] == "both")
+        # The same CHILD_SAs on both ends, a pair per family as soon as one end is libreswan.
+        assert [c["traffic_selectors"] for c in low["children"]] == [c["traffic_selectors"] for c in high["children"]]
+        assert len(low["children"]) == (2 if "libreswan" in (low["ike_daemon"], high["ike_daemon"]) else 1)
+        # Each BGP session's neighbour is the other end's local address.
+        assert [(s["family"], s["local_address"], s["neighbor_address"]) for s in low["bgp_sessions"]] == [
+            (s["family"], s["neighbor_address"], s["local_address"]) for s in high["bgp_sessions"]]
+    for host, ends in result["hosts"].items():
+        children = [child["name"] for end in ends for child in end["children"]]
+        sessions = [session["name"] for end in ends for session in end["bgp_sessions"]]
+        assert len(set(children)) == len(children) and len(set(sessions)) == len(sessions), host
