@@ -327,13 +327,42 @@ def test_a_conn_pluto_refuses_puts_the_previous_files_and_conns_back(gateway):
 
     # The parser takes any proposal string; pluto's algorithm parser refuses this one.
     refused = gateway["apply"](extra_vars={"routevpn_libreswan_ike": "aes_gcm999-sha2_384;dh20"})
-    assert refused.rc != 0 and "v3-1: pluto refused rv-11-v4" in refused.output, refused
-    assert "The previous conns are loaded again" in refused.output
+    assert refused.rc != 0 and "fatal: [v3-1]" in refused.output and "pluto refused rv-11-v4" in refused.output, refused
+    assert "The previous files were put back and their conns loaded again" in refused.output
     assert contents(tree) == before
     assert sorted(loaded_conns(gateway)) == sorted(conns) and tree.pluto_pid() == pid
-    assert not [path.name for path in tree.conf_dir.iterdir() if path.name.endswith("~")]
+    assert not [path.name for path in tree.conf_dir.iterdir() if path.name.startswith(".") or path.name.endswith("~")]
 
     assert gateway["apply"]().changed("v3-1") == 0
+
+
+def test_reauth_tasks_start_the_named_links_again_through_libreswan_config(tmp_path, gateway):
+    """playbooks/reauth.yml's libreswan step (tasks_from reauth.yml), for link 11-31 (conn rv-11): check mode says
+    which conns it would start again; a run deletes and adds them, and no other.  No peer answers here, so the
+    wait for the new IKE SA that follows gives up: that it was reached is what shows the step before it ran."""
+    tree = gateway["tree"]
+    assert gateway["apply"]().rc == 0
+    playbook = tmp_path / "reauth.yml"
+    playbook.write_text(yaml.safe_dump([
+        {"name": "Plan", "hosts": "localhost", "gather_facts": False, "tasks": [{"ansible.builtin.set_fact": {
+            "routevpn_mesh_plan": "{{ hostvars | routevpn.mesh.mesh_plan(groups['routevpn_gateways']) }}"}}]},
+        {"name": "Re-authenticate", "hosts": "routevpn_gateways", "gather_facts": False, "tasks": [
+            {"ansible.builtin.include_role": {"name": ROLE, "tasks_from": "reauth.yml"},
+             "vars": {"__routevpn_reauth_host": {"reauth": ["rv-11"]}, "routevpn_libreswan_reauth_timeout": 1}}]},
+    ], sort_keys=False))
+    inventory = tmp_path / "inventory.yml"
+    checked = run_role(tmp_path, inventory, playbook, "v3-1", netns=gateway["netns"], check=True,
+                       env=tree.tools_env())
+    assert checked.rc == 0 and checked.changed("v3-1") == 1, checked
+    (would,) = checked.task_results("Conns and pre-shared keys of every link")
+    assert would["added"] == ["rv-11-v4", "rv-11-v6"] and would["deleted"] == ["rv-11-v4", "rv-11-v6"], would
+
+    ran = run_role(tmp_path, inventory, playbook, "v3-1", netns=gateway["netns"], env=tree.tools_env())
+    (done,) = ran.task_results("Conns and pre-shared keys of every link")
+    assert done["added"] == ["rv-11-v4", "rv-11-v6"] and done["deleted"] == ["rv-11-v4", "rv-11-v6"], done
+    assert "Wait for each link's new IKE SA" in ran.output and ran.rc != 0
+    assert sorted(loaded_conns(gateway)) == sorted("%s-v%d" % (end["connection"], family)
+                                                   for end in gateway["ends"] for family in (4, 6))
 
 
 def nss_entries(tree):
