@@ -306,10 +306,10 @@ class LibreswanConfig:
             self._add(previous)
             self._whack("--rereadsecrets")
             self._each([conn for conn in previous if conn in self.initiate], "--initiate", "--asynchronous")
+            reason = " / ".join(said) or "not loaded"
             raise LibreswanError(
                 "pluto refused %s (%s). The previous files were put back and their conns loaded again; check "
-                "routevpn_libreswan_ike and routevpn_libreswan_esp." % (", ".join(refused), " / ".join(said)
-                                                                          or "not loaded"))
+                "routevpn_libreswan_ike and routevpn_libreswan_esp." % (", ".join(refused), reason))
         # Only the conns this end initiates, and only started, never routed (what auto=start does when pluto
         # starts): a trap's acquire would cross the start and leave two CHILD SAs per conn.
         self._each(result["initiated"], "--initiate", "--asynchronous")
