@@ -292,8 +292,8 @@ def test_bgp_sessions_one_per_transfer_family_v6_first():
     for end in link["ends"]:
         for session in end["bgp_sessions"]:
             family = session["family"]
-            assert end["address_" + family] == "%s/%s" % (session["local_address"],
-                                                         "127" if family == "v6" else "31")
+            length = "127" if family == "v6" else "31"
+            assert end["address_" + family] == "%s/%s" % (session["local_address"], length)
             assert end["peer_address_" + family] == session["neighbor_address"]
 
 
