@@ -121,8 +121,8 @@ def test_conns_are_loaded_started_where_this_end_initiates_and_a_second_run_chan
 
 def test_a_changed_link_is_replaced_a_removed_one_deleted_and_the_others_left_alone(pluto):
     initiate = ["rv-21-v4", "rv-21-v6", "rv-31-v4", "rv-31-v6"]
-    pluto.apply(files=[link("rv-21"), link("rv-31", peer="192.0.2.3", mark=31), link("rv-41", peer="192.0.2.4",
-                                                                                      mark=41)],
+    three = [link("rv-21"), link("rv-31", peer="192.0.2.3", mark=31), link("rv-41", peer="192.0.2.4", mark=41)]
+    pluto.apply(files=three,
                 secrets=[secret("rv-21"), secret("rv-31"), secret("rv-41")], initiate=initiate)
     before = pluto.started()
     pid = pluto.tree.pluto_pid()
