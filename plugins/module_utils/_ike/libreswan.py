@@ -25,6 +25,8 @@ import stat
 import tempfile
 
 from .._mesh.health import command_problem, command_result
+from .._netlink._pyroute2_dep import HAS_PYROUTE2
+from .._netlink._xfrm_dump import XfrmError, delete_policies
 
 # A conn's first line in `ipsec whack --status`: 000 "name": left...right
 _STATUS_CONN = re.compile(r'^(?:[0-9]+ +)?"([^"]+)": [^ ]+[.][.][.]', re.MULTILINE)
@@ -107,7 +109,7 @@ class LibreswanConfig:
         self.initiate = list(initiate)
         self.replace_all = replace_all
         self.restart = list(restart)
-        self.remove_out_policies = remove_out_policies or self._remove_out_policies_with_ip
+        self.remove_out_policies = remove_out_policies or self._remove_out_policies
         self.check_mode = check_mode
         names = [item.name for item in files]
         duplicates = sorted(set(name for name in names if names.count(name) > 1))
@@ -221,17 +223,21 @@ class LibreswanConfig:
             said.extend(_lines(result["stdout"], result["stderr"], result.get("msg")))
         return said
 
-    def _remove_out_policies_with_ip(self, if_ids):
+    @staticmethod
+    def _remove_out_policies(if_ids):
         """pluto (5.2, and its later sources) tells the kernel policies of conns with equal selectors apart by
         marks, never by if_id: deleting an XFRM conn while another link's is routed, it "restores" the other
-        conn's outbound policy and leaves its own in the kernel.  Removed here by the deleted conns' if_ids."""
+        conn's outbound policy and leaves its own in the kernel.  Removed here, over netlink, by the deleted
+        conns' if_ids (only XFRM conns have one: the tunnels role, and so pyroute2, is on such a gateway)."""
+        if not HAS_PYROUTE2:
+            raise LibreswanError("removing the outbound XFRM policies of deleted XFRM conns needs pyroute2 "
+                                 "(on Debian: apt install python3-pyroute2)")
         removed = []
-        for if_id in if_ids:
-            for everything in _EVERYTHING:
-                result = command_result(self.run, ["ip", "xfrm", "policy", "delete", "src", everything, "dst",
-                                                   everything, "dir", "out", "if_id", str(if_id)])
-                if result["rc"] == 0:
-                    removed.append("src %s dst %s dir out if_id %s" % (everything, everything, if_id))
+        try:
+            for if_id in if_ids:
+                removed += delete_policies([(everything, everything) for everything in _EVERYTHING], "out", if_id)
+        except XfrmError as exc:
+            raise LibreswanError(str(exc))
         return removed
 
     def run_transaction(self):

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import ipaddress
 import os
 import socket
 
@@ -25,12 +26,14 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._netns impo
 )
 from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._pyroute2_dep import NetlinkError
 from ansible_collections.routevpn.mesh.plugins.module_utils._netlink._xfrm_messages import (
+    XFRM_MSG_DELPOLICY,
     XFRM_MSG_GETPOLICY,
     XFRM_MSG_GETSA,
     XFRM_MSG_NEWPOLICY,
     XFRM_MSG_NEWSA,
     XfrmSocket,
     xfrm_dump_request,
+    xfrm_userpolicy_id,
 )
 
 # Directions 3 and 4 are XFRM_POLICY_MAX + in/out: policies an IKE daemon
@@ -302,6 +305,59 @@ def read_xfrm(netns=None, policies=True, states=True):
         }
     finally:
         sock.close()
+
+
+# -- deleting -------------------------------------------------------------------------
+
+_DIRECTION_NUMBERS = dict((name, number) for number, name in DIRECTIONS.items())
+_NLM_F_REQUEST = 0x01
+_NLM_F_ACK = 0x04
+
+
+def _policy_id(source, destination, direction, if_id):
+    """The XFRM_MSG_DELPOLICY request for the policy of selector source -> destination, direction and if_id."""
+    src, dst = ipaddress.ip_network(source), ipaddress.ip_network(destination)
+    if src.version != dst.version:
+        raise XfrmError("selector %s -> %s mixes address families" % (source, destination))
+    msg = xfrm_userpolicy_id()
+    msg["sel_daddr"] = dst.network_address.packed.ljust(16, b"\0")
+    msg["sel_saddr"] = src.network_address.packed.ljust(16, b"\0")
+    for field in ("sel_dport", "sel_dport_mask", "sel_sport", "sel_sport_mask", "sel_proto", "sel_ifindex",
+                  "sel_user", "index"):
+        msg[field] = 0
+    msg["sel_family"] = socket.AF_INET if dst.version == 4 else socket.AF_INET6
+    msg["sel_prefixlen_d"] = dst.prefixlen
+    msg["sel_prefixlen_s"] = src.prefixlen
+    msg["dir"] = _DIRECTION_NUMBERS[direction]
+    msg["attrs"] = [("XFRMA_IF_ID", if_id)]
+    return msg
+
+
+def delete_policies(selectors, direction, if_id, netns=None):
+    """Delete the policies of ``direction`` bound to ``if_id`` with each selector (source, destination) of
+    ``selectors``, as ``ip xfrm policy delete src S dst D dir DIR if_id N`` does; returns the ones that were there
+    and are gone, as "src S dst D dir DIR if_id N" (a policy that is not there is no error)."""
+    if direction not in ("in", "out", "fwd"):
+        raise XfrmError("direction %r is not in, out or fwd" % (direction,))
+    requests = [(source, destination, _policy_id(source, destination, direction, if_id))
+                for source, destination in selectors]
+    sock = open_xfrm_socket(netns)
+    deleted = []
+    try:
+        for source, destination, msg in requests:
+            try:
+                list(sock.nlm_request(msg, XFRM_MSG_DELPOLICY, msg_flags=_NLM_F_REQUEST | _NLM_F_ACK))
+            except NetlinkError as exc:
+                if exc.code == errno.ENOENT:
+                    continue
+                if exc.code == errno.EPERM:
+                    raise XfrmError("deleting XFRM policies needs CAP_NET_ADMIN: run the task as root")
+                raise XfrmError("the kernel refused to delete the policy src %s dst %s dir %s if_id %s: %s" % (
+                    source, destination, direction, if_id, os.strerror(exc.code or 0)))
+            deleted.append("src %s dst %s dir %s if_id %s" % (source, destination, direction, if_id))
+    finally:
+        sock.close()
+    return deleted
 
 
 # -- filtering ------------------------------------------------------------------------

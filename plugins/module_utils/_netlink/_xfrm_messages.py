@@ -35,6 +35,7 @@ except ImportError:
 XFRM_MSG_NEWSA = 0x10
 XFRM_MSG_GETSA = 0x12
 XFRM_MSG_NEWPOLICY = 0x13
+XFRM_MSG_DELPOLICY = 0x14
 XFRM_MSG_GETPOLICY = 0x15
 
 # struct xfrm_selector (56 bytes); xfrm_address_t is a 16-byte union.
@@ -233,6 +234,17 @@ class xfrm_usersa_info(nlmsg, xfrm_attributes):
         ("replay_window", "B"),
         ("flags", "B"),
         ("__tail_pad", "7x"),
+    )
+    nla_map = XFRMA_MAP
+
+
+class xfrm_userpolicy_id(nlmsg, xfrm_attributes):
+    """XFRM_MSG_DELPOLICY: struct xfrm_userpolicy_id (64 bytes), then attributes (XFRMA_IF_ID, XFRMA_MARK)."""
+
+    fields = SELECTOR_FIELDS + (
+        ("index", "I"),
+        ("dir", "B"),
+        ("__tail_pad", "3x"),
     )
     nla_map = XFRMA_MAP
 

@@ -16,6 +16,7 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._netlink import _xfr
 # (C type, our fields, where our fields must end: "sizeof" or the member that follows them)
 LAYOUTS = [
     ("struct xfrm_userpolicy_info", messages.xfrm_userpolicy_info.fields, "sizeof"),
+    ("struct xfrm_userpolicy_id", messages.xfrm_userpolicy_id.fields, "sizeof"),
     ("struct xfrm_usersa_info", messages.xfrm_usersa_info.fields, "sizeof"),
     ("struct xfrm_user_tmpl", messages.xfrm_user_tmpl.fields, "sizeof"),
     ("struct xfrm_mark", messages.xfrm_attributes.xfrm_mark.fields, "sizeof"),
