@@ -31,8 +31,8 @@ except XfrmError as exc:
 
 def delete(python, netns, selectors, direction, if_id):
     paths = [str(COLLECTIONS_PATH)] + ([_debian_path()] if python == DEBIAN_PYTHON else [])
-    proc = subprocess.run([python, "-c", CALL, json.dumps(dict(selectors=selectors, direction=direction, if_id=if_id,
-                                                                netns=netns))],
+    args = json.dumps(dict(selectors=selectors, direction=direction, if_id=if_id, netns=netns))
+    proc = subprocess.run([python, "-c", CALL, args],
                           capture_output=True, text=True, check=True,
                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(paths)))
     return json.loads(proc.stdout)
