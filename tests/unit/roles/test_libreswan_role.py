@@ -11,6 +11,7 @@ link's mark.
 """
 
 import base64
+import json
 import pathlib
 import re
 import stat
@@ -21,7 +22,7 @@ import yaml
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import derive_psk, plan
 
 from ..collection_paths import COLLECTION_ROOT
-from ..plugins.module_utils.mesh_inventory import MASTER
+from ..plugins.module_utils.mesh_inventory import MASTER, inventory
 from .libreswan_root import LibreswanTree, extracted
 from .mesh_roles import documented_variables, lab_hostvars, run, run_role, write_inventory, write_role_playbook
 from .role_runner import render
@@ -199,7 +200,8 @@ def gateway(tmp_path, scratch_netns_factory, libreswan_tree_factory):
         return run_role(tmp_path, inventory, write_role_playbook(tmp_path, roles), "v3-1", netns=netns, check=check,
                         extra_vars=extra_vars, env=tree.tools_env())
 
-    return dict(hostvars=hostvars, netns=netns, tree=tree, apply=apply, ends=plan_of(hostvars)["hosts"]["v3-1"])
+    return dict(hostvars=hostvars, netns=netns, tree=tree, apply=apply, variables=variables,
+                ends=plan_of(hostvars)["hosts"]["v3-1"])
 
 
 def role_files(tree):
@@ -363,6 +365,33 @@ def test_reauth_tasks_start_the_named_links_again_through_libreswan_config(tmp_p
     assert "Wait for each link's new IKE SA" in ran.output and ran.rc != 0
     assert sorted(loaded_conns(gateway)) == sorted("%s-v%d" % (end["connection"], family)
                                                    for end in gateway["ends"] for family in (4, 6))
+
+
+def test_a_re_converge_costs_the_same_module_runs_with_4_peers_as_with_16(tmp_path, gateway):
+    """Issue 11: the role's module runs (every loop item one run) must not grow with the peers.  Counted by
+    bench/callback_plugins/module_runs.py in a re-converge (changed=0) of v3-1 with the reference lab's 4 peers,
+    then of the same gateway in a mesh of nine sites (16 peers)."""
+    counts = tmp_path / "module-runs.jsonl"
+    callbacks = COLLECTION_ROOT / "bench" / "callback_plugins"
+    env = dict(gateway["tree"].tools_env(), ANSIBLE_CALLBACK_PLUGINS=str(callbacks),
+               ANSIBLE_CALLBACKS_ENABLED="module_runs", MODULE_RUNS_OUT=str(counts))
+    big = inventory(dict((site, 2) for site in range(1, 10)))
+    big["v3-1"].update(routevpn_ike_daemon="libreswan", routevpn_tunnel_type="vti",
+                       routevpn_public_address=gateway["hostvars"]["v3-1"]["routevpn_public_address"])
+    assert len(plan_of(big)["hosts"]["v3-1"]) == 16 and len(gateway["ends"]) == 4
+
+    runs = {}
+    for name, hostvars in (("4 peers", gateway["hostvars"]), ("16 peers", big)):
+        inventory_path = write_inventory(tmp_path, hostvars, {"v3-1": gateway["variables"]}, name="inventory-%d.yml"
+                                         % len(hostvars))
+        playbook = write_role_playbook(tmp_path, ROLE)
+        first = run_role(tmp_path, inventory_path, playbook, "v3-1", netns=gateway["netns"], env=env)
+        again = run_role(tmp_path, inventory_path, playbook, "v3-1", netns=gateway["netns"], env=env)
+        assert first.rc == 0 and again.rc == 0 and again.changed("v3-1") == 0, (first, again)
+        runs[name] = json.loads(counts.read_text().splitlines()[-1])["hosts"]["v3-1"]
+    assert len(loaded_conns(gateway)) == 32
+    assert runs["16 peers"]["remote"] == runs["4 peers"]["remote"], runs
+    assert runs["16 peers"]["actions"] == runs["4 peers"]["actions"], runs
 
 
 def nss_entries(tree):
