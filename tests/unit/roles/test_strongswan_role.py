@@ -705,4 +705,3 @@ def test_a_re_converge_costs_the_same_module_runs_with_4_peers_as_with_16(tmp_pa
     assert len(loaded_connections(gateway)) == 16
     assert runs["16 peers"]["remote"] == runs["4 peers"]["remote"], runs
     assert runs["16 peers"]["actions"] == runs["4 peers"]["actions"], runs
-
