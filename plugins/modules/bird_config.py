@@ -105,7 +105,8 @@ running:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.routevpn.mesh.plugins.module_utils._bgp.bird import BirdConfig, BirdError
+from ansible_collections.routevpn.mesh.plugins.module_utils._bgp.bird import BirdConfig
+from ansible_collections.routevpn.mesh.plugins.module_utils._files.module import exit_with_transaction
 
 
 def main():
@@ -122,21 +123,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-
-    def run(argv):
-        return module.run_command(argv, handle_exceptions=False)
-
-    try:
-        config = BirdConfig(params["path"], params["content"], run, owner=params["owner"], group=params["group"],
-                            mode=params["mode"], control_socket=params["control_socket"], reload=params["reload"],
-                            check_mode=module.check_mode)
-        result = config.run_transaction()
-    except (BirdError, OSError) as exc:
-        module.fail_json(msg=str(exc))
-    diff = result.pop("diff")
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = diff
-    module.exit_json(**result)
+    exit_with_transaction(module, lambda run: BirdConfig(
+        params["path"], params["content"], run, owner=params["owner"], group=params["group"], mode=params["mode"],
+        control_socket=params["control_socket"], reload=params["reload"], check_mode=module.check_mode))
 
 
 if __name__ == "__main__":

@@ -195,32 +195,22 @@ policies_removed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.routevpn.mesh.plugins.module_utils._ike.libreswan import (
-    LibreswanConfig,
-    LibreswanError,
-    LibreswanFile,
+from ansible_collections.routevpn.mesh.plugins.module_utils._files.module import (
+    exit_with_transaction,
+    files_options,
+    managed_files,
 )
+from ansible_collections.routevpn.mesh.plugins.module_utils._ike.libreswan import LibreswanConfig
 
 
 def main():
-    file_options = dict(
-        name=dict(type="str", required=True),
-        content=dict(type="str", required=True),
-        mode=dict(type="str", default="0644"),
-    )
     module = AnsibleModule(
         argument_spec=dict(
+            files_options(),
             conf_dir=dict(type="path", default="/etc/ipsec.d"),
             conf_file=dict(type="path", default="/etc/ipsec.conf"),
             ipsec=dict(type="path", default="/usr/sbin/ipsec"),
             ctl_socket=dict(type="path", default="/run/pluto/pluto.ctl"),
-            files=dict(type="list", elements="dict", default=[], options=file_options),
-            # The list is not secret (its names are shown); each content is.
-            secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
-                name=dict(type="str", required=True),
-                content=dict(type="str", required=True, no_log=True),
-                mode=dict(type="str", default="0600"),
-            )),
             purge=dict(type="list", elements="str", default=[]),
             conn_pattern=dict(type="str"),
             initiate=dict(type="list", elements="str", default=[]),
@@ -230,25 +220,11 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-
-    def run(argv):
-        return module.run_command(argv, handle_exceptions=False)
-
-    try:
-        config = LibreswanConfig(
-            params["conf_dir"],
-            [LibreswanFile(**item) for item in params["files"]]
-            + [LibreswanFile(secret=True, **item) for item in params["secrets"]], run,
-            conf_file=params["conf_file"], ipsec=params["ipsec"], ctl_socket=params["ctl_socket"],
-            purge=params["purge"], conn_pattern=params["conn_pattern"], initiate=params["initiate"],
-            replace_all=params["replace_all"], restart=params["restart"], check_mode=module.check_mode)
-        result = config.run_transaction()
-    except (LibreswanError, OSError) as exc:
-        module.fail_json(msg=str(exc))
-    diff = result.pop("diff")
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = diff
-    module.exit_json(**result)
+    exit_with_transaction(module, lambda run: LibreswanConfig(
+        params["conf_dir"], managed_files(params), run, conf_file=params["conf_file"], ipsec=params["ipsec"],
+        ctl_socket=params["ctl_socket"], purge=params["purge"], conn_pattern=params["conn_pattern"],
+        initiate=params["initiate"], replace_all=params["replace_all"], restart=params["restart"],
+        check_mode=module.check_mode))
 
 
 if __name__ == "__main__":

@@ -174,29 +174,20 @@ terminated:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.routevpn.mesh.plugins.module_utils._ike.swanctl import (
-    SwanctlConfig,
-    SwanctlError,
-    SwanctlFile,
+from ansible_collections.routevpn.mesh.plugins.module_utils._files.module import (
+    exit_with_transaction,
+    files_options,
+    managed_files,
 )
+from ansible_collections.routevpn.mesh.plugins.module_utils._ike.swanctl import SwanctlConfig
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            files_options(),
             swanctl_dir=dict(type="path", default="/etc/swanctl"),
             conf_file=dict(type="path"),
-            files=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                content=dict(type="str", required=True),
-                mode=dict(type="str", default="0644"),
-            )),
-            # The list is not secret (its names are shown); each content is.
-            secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
-                name=dict(type="str", required=True),
-                content=dict(type="str", required=True, no_log=True),
-                mode=dict(type="str", default="0600"),
-            )),
             purge=dict(type="list", elements="str", default=[]),
             connections=dict(type="list", elements="str"),
             uri=dict(type="str", default="unix:///run/charon.vici"),
@@ -205,24 +196,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-
-    def run(argv, env=None):
-        return module.run_command(argv, environ_update=env or {}, handle_exceptions=False)
-
-    try:
-        config = SwanctlConfig(
-            params["swanctl_dir"],
-            [SwanctlFile(**item) for item in params["files"]]
-            + [SwanctlFile(secret=True, **item) for item in params["secrets"]], run,
-            conf_file=params["conf_file"], purge=params["purge"], uri=params["uri"],
-            connections=params["connections"], load=params["load"], check_mode=module.check_mode)
-        result = config.run_transaction()
-    except (SwanctlError, OSError) as exc:
-        module.fail_json(msg=str(exc))
-    diff = result.pop("diff")
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = diff
-    module.exit_json(**result)
+    exit_with_transaction(module, lambda run: SwanctlConfig(
+        params["swanctl_dir"], managed_files(params), run, conf_file=params["conf_file"], purge=params["purge"],
+        uri=params["uri"], connections=params["connections"], load=params["load"], check_mode=module.check_mode))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import re
 import stat
 import tempfile
 
+from .._files.tree import FilesError, octal_mode
 from .._mesh.health import command_problem, command_result
 
 # birdc configure: "Reconfigured", or, while protocols restart, "Reconfiguration in progress"
@@ -33,18 +34,8 @@ _ACCEPTED = re.compile(r"^Reconfigured|^Reconfiguration (already )?in progress",
 _CHATTER = re.compile(r"^BIRD [0-9.]+ ready\.|^Reading configuration from ")
 
 
-class BirdError(Exception):
+class BirdError(FilesError):
     """A refusal or failure, in one line that names what to fix."""
-
-
-def _mode(text):
-    try:
-        mode = int(str(text), 8)
-    except ValueError:
-        raise BirdError("mode %r is not an octal file mode such as 0640" % (text,))
-    if mode & ~0o7777:
-        raise BirdError("mode %r is not an octal file mode such as 0640" % (text,))
-    return mode
 
 
 def _said(result):
@@ -63,7 +54,7 @@ class BirdConfig:
         self.run = run
         self.uid = self._id(owner, pwd.getpwnam, "owner", "user")
         self.gid = self._id(group, grp.getgrnam, "group", "group")
-        self.mode = _mode(mode)
+        self.mode = octal_mode(mode)
         self.control_socket = control_socket
         self.reload = reload
         self.check_mode = check_mode

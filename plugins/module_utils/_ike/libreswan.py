@@ -19,11 +19,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import re
-import stat
-import tempfile
 
+from .._files.tree import FilesError, FileTree
 from .._mesh.health import command_problem, command_result
 from .._netlink._pyroute2_dep import HAS_PYROUTE2
 from .._netlink._xfrm_dump import XfrmError, delete_policies
@@ -34,7 +32,6 @@ _STATUS_CONN = re.compile(r'^(?:[0-9]+ +)?"([^"]+)": [^ ]+[.][.][.]', re.MULTILI
 # "name":   conn_prio: 0,0,0; interface: ipsec[4296]@lo; ...
 _STATUS_IF_ID = re.compile(r'^(?:[0-9]+ +)?"([^"]+)": .*[ ;]interface: [a-z]+\[([0-9]+)\]', re.MULTILINE)
 _CONN = re.compile(r"^conn[ \t]+(\S+)[ \t]*$", re.MULTILINE)
-_VERSION = re.compile(r"^Libreswan (?:U)?([0-9]+[.][0-9]+)", re.MULTILINE)
 # An --asynchronous whack has handed its request over once sent, but 4.10's whack stayed attached for
 # 17 min in the mixed lab (a CREATE_CHILD_SA its 5.2 peer never answered): it gets this long.
 INITIATE_TIMEOUT = 30
@@ -42,18 +39,8 @@ INITIATE_TIMEOUT = 30
 _EVERYTHING = ("0.0.0.0/0", "::/0")
 
 
-class LibreswanError(Exception):
+class LibreswanError(FilesError):
     """A refusal or failure, in one line that names what to fix."""
-
-
-def _mode(text):
-    try:
-        mode = int(str(text), 8)
-    except ValueError:
-        raise LibreswanError("mode %r is not an octal file mode such as 0644" % (text,))
-    if mode & ~0o7777:
-        raise LibreswanError("mode %r is not an octal file mode such as 0644" % (text,))
-    return mode
 
 
 def _lines(*texts):
@@ -74,71 +61,25 @@ def loaded_conns(status):
     return conns, dict((name, int(if_id)) for name, if_id in _STATUS_IF_ID.findall(status or ""))
 
 
-def version_of(text):
-    """"X.Y" from ``ipsec --version``, or None."""
-    found = _VERSION.search(text or "")
-    return found.group(1) if found else None
-
-
-class LibreswanFile:
-    """One file of the role under the connection directory; a secret one is never shown."""
-
-    def __init__(self, name, content, mode="0644", secret=False):
-        if not name or os.path.isabs(name) or ".." in name.split("/") or "/" in name:
-            raise LibreswanError("file name %r is not a plain file name in the connection directory" % (name,))
-        self.name = name
-        self.content = content
-        self.mode = _mode(mode)
-        self.secret = secret
-
-
 class LibreswanConfig:
     """The files of one libreswan gateway, and the running pluto that loads them."""
 
     def __init__(self, conf_dir, files, run, conf_file="/etc/ipsec.conf", ipsec="ipsec",
                  ctl_socket="/run/pluto/pluto.ctl", purge=(), conn_pattern=None, initiate=(), replace_all=False,
                  restart=(), remove_out_policies=None, check_mode=False):
-        self.conf_dir = conf_dir
-        self.files = files
+        self.tree = FileTree(conf_dir, files, purge, nested=False, what="the connection directory")
         self.run = run
         self.conf_file = conf_file
         self.ipsec = ipsec
         self.ctl_socket = ctl_socket
-        self.purge = [re.compile(pattern) for pattern in purge]
         self.conn_pattern = re.compile(conn_pattern) if conn_pattern else None
         self.initiate = list(initiate)
         self.replace_all = replace_all
         self.restart = list(restart)
         self.remove_out_policies = remove_out_policies or self._remove_out_policies
         self.check_mode = check_mode
-        names = [item.name for item in files]
-        duplicates = sorted(set(name for name in names if names.count(name) > 1))
-        if duplicates:
-            raise LibreswanError("file names given twice: %s" % ", ".join(duplicates))
 
     # -- reading ------------------------------------------------------------------------
-    def _path(self, name):
-        return os.path.join(self.conf_dir, name)
-
-    def _read(self, name):
-        """(content, mode) of a file, (None, None) when it is not there."""
-        path = self._path(name)
-        try:
-            with open(path) as handle:
-                content = handle.read()
-            return content, stat.S_IMODE(os.stat(path).st_mode)
-        except FileNotFoundError:
-            return None, None
-
-    def _owned(self):
-        """The files of the directory this module owns (they match a purge pattern)."""
-        try:
-            names = sorted(os.listdir(self.conf_dir))
-        except FileNotFoundError:
-            return []
-        return [name for name in names if os.path.isfile(self._path(name))
-                and any(pattern.search(name) for pattern in self.purge)]
-
     def _whack(self, *args):
         return command_result(self.run, [self.ipsec, "whack", "--ctlsocket", self.ctl_socket] + list(args))
 
@@ -150,44 +91,7 @@ class LibreswanConfig:
                 self.ctl_socket, command_problem(result, "ipsec whack --status") or "rc %s" % result["rc"]))
         return loaded_conns(result["stdout"])
 
-    def changes(self):
-        """{"write": [(file, old content, old mode)], "remove": [name]}."""
-        write = []
-        for item in self.files:
-            content, mode = self._read(item.name)
-            if content != item.content or mode != item.mode:
-                write.append((item, content, mode))
-        wanted = set(item.name for item in self.files)
-        return {"write": write, "remove": [name for name in self._owned() if name not in wanted]}
-
     # -- applying -----------------------------------------------------------------------
-    def _write(self, name, content, mode):
-        handle, temporary = tempfile.mkstemp(dir=self.conf_dir, prefix=".routevpn-")
-        try:
-            os.fchmod(handle, mode)
-            with os.fdopen(handle, "w") as out:
-                out.write(content)
-            os.rename(temporary, self._path(name))
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
-
-    def _remove(self, name):
-        try:
-            os.unlink(self._path(name))
-        except FileNotFoundError:
-            pass
-
-    def _restore(self, written, removed):
-        for item, content, mode in written:
-            if content is None:
-                self._remove(item.name)
-            else:
-                self._write(item.name, content, mode)
-        for name, content, mode in removed:
-            self._write(name, content, mode)
-
     def _parse_problem(self):
         """libreswan's parser over the whole configuration: any output is a problem.
 
@@ -242,7 +146,7 @@ class LibreswanConfig:
 
     def run_transaction(self):
         """Apply; returns the module's result (changed, what changed in the files and in pluto, diff)."""
-        changes = self.changes()
+        changes = self.tree.changes()
         loaded, loaded_if_ids = None, {}
         try:
             loaded, loaded_if_ids = self.loaded()
@@ -250,7 +154,7 @@ class LibreswanConfig:
             # In check mode pluto may not run yet (a fresh gateway: the run would start it first).
             if not self.check_mode:
                 raise
-        planned = [conn for item in self.files if not item.secret for conn in conns_of(item.content)]
+        planned = [conn for item in self.tree.files if not item.secret for conn in conns_of(item.content)]
         # A changed conn file replaces every conn it defines (both families of a link); a changed secret only needs
         # the secrets reread.  Conns pluto lacks (it restarted, a run stopped half-way) are added too.
         replace = [conn for item, _content, _mode in changes["write"] if not item.secret
@@ -268,34 +172,16 @@ class LibreswanConfig:
         stale = [conn for conn in loaded or [] if conn not in planned
                  and self.conn_pattern is not None and self.conn_pattern.search(conn)]
         delete = stale + [conn for conn in replace if conn in (loaded or [])]
-        result = {
-            "changed": bool(changes["write"] or changes["remove"] or replace or stale),
-            "written": [item.name for item, _content, _mode in changes["write"]],
-            # Written over an earlier version (a changed key, not a new link's first one).
-            "replaced": [item.name for item, content, _mode in changes["write"] if content is not None],
-            "removed": changes["remove"],
-            "loaded_before": loaded,
-            "deleted": delete,
-            "added": replace,
-            "initiated": [conn for conn in replace if conn in self.initiate],
-            "policies_removed": [],
-            "diff": [{"before_header": item.name, "after_header": item.name,
-                      "before": "" if item.secret else content or "",
-                      "after": "(secret)\n" if item.secret else item.content}
-                     for item, content, _mode in changes["write"]]
-            + [{"before_header": name, "after_header": name, "before": "(present)\n", "after": ""}
-               for name in changes["remove"]],
-        }
+        result = dict(self.tree.result(changes),
+                      changed=bool(changes["write"] or changes["remove"] or replace or stale),
+                      loaded_before=loaded, deleted=delete, added=replace,
+                      initiated=[conn for conn in replace if conn in self.initiate], policies_removed=[])
         if self.check_mode or not result["changed"]:
             return result
-        removed = [(name,) + self._read(name) for name in changes["remove"]]
-        for item, _content, _mode in changes["write"]:
-            self._write(item.name, item.content, item.mode)
-        for name in changes["remove"]:
-            self._remove(name)
+        removed = self.tree.apply(changes)
         problem = self._parse_problem()
         if problem:
-            self._restore(changes["write"], removed)
+            self.tree.restore(changes, removed)
             raise LibreswanError("%s. The previous files were put back; nothing was loaded." % problem)
         self._each(delete, "--delete")
         if_ids = sorted(set(loaded_if_ids[conn] for conn in delete if conn in loaded_if_ids))
@@ -305,7 +191,7 @@ class LibreswanConfig:
         now, _if_ids = self.loaded()
         refused = [conn for conn in replace if conn not in now]
         if refused:
-            self._restore(changes["write"], removed)
+            self.tree.restore(changes, removed)
             # The other family's conn of a refused link may be loaded in its new version.
             self._each([conn for conn in replace if conn in now], "--delete")
             previous = [conn for conn in replace if conn in loaded]

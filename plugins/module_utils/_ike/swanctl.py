@@ -17,11 +17,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import re
-import stat
-import tempfile
 
+from .._files.tree import FilesError, FileTree
 from .._mesh.health import command_problem, command_result
 
 # strongSwan's plugins that Debian's packages leave out say so on every
@@ -31,18 +29,8 @@ _LIST_CONN = re.compile(r"^list-conn event \{(\S+) \{", re.MULTILINE)
 _REFUSAL = re.compile(r"fail|invalid|error|unable|unknown", re.IGNORECASE)
 
 
-class SwanctlError(Exception):
+class SwanctlError(FilesError):
     """The files were not applied; the message says why, and what was put back."""
-
-
-def _mode(text):
-    try:
-        value = int(str(text), 8)
-    except ValueError:
-        raise SwanctlError("mode %r is not an octal file mode" % (text,))
-    if value & ~0o7777:
-        raise SwanctlError("mode %r is not a file mode" % (text,))
-    return value
 
 
 def _lines(*texts):
@@ -52,22 +40,10 @@ def _lines(*texts):
     return lines
 
 
-class SwanctlFile:
-    """One file this module owns: its name under the swanctl directory, content, mode, secrecy."""
-
-    def __init__(self, name, content, mode="0644", secret=False):
-        if not name or name.startswith("/") or ".." in name.split("/"):
-            raise SwanctlError("file name %r must be a relative path inside the swanctl directory" % (name,))
-        self.name = name
-        self.content = content
-        self.mode = _mode(mode)
-        self.secret = bool(secret)
-
-
 class SwanctlConfig:
     """A gateway's swanctl files and charon's loaded connections, brought to the wanted ones together.
 
-    files: SwanctlFile list; purge: regexes of names (relative to
+    files: ManagedFile list; purge: regexes of names (relative to
     swanctl_dir) of files this module owns, removed when not in files;
     conf_file: what ``swanctl --load-all --file`` reads; uri: charon's VICI
     socket URI; connections: the names of the connections the files define
@@ -77,17 +53,8 @@ class SwanctlConfig:
 
     def __init__(self, swanctl_dir, files, run, conf_file=None, purge=(), uri="unix:///run/charon.vici",
                  connections=None, load=True, check_mode=False, terminate_timeout=5):
-        self.swanctl_dir = swanctl_dir.rstrip("/") or "/"
-        self.conf_file = conf_file or os.path.join(self.swanctl_dir, "swanctl.conf")
-        names = [item.name for item in files]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise SwanctlError("files: %s given more than once" % ", ".join(duplicates))
-        self.files = files
-        try:
-            self.purge = [re.compile(pattern) for pattern in purge]
-        except re.error as exc:
-            raise SwanctlError("purge: %s" % exc)
+        self.tree = FileTree(swanctl_dir, files, purge, nested=True, what="the swanctl directory")
+        self.conf_file = conf_file or self.tree.path("swanctl.conf")
         self.run = run
         self.uri = uri
         self.connections = connections
@@ -96,29 +63,6 @@ class SwanctlConfig:
         self.terminate_timeout = terminate_timeout
 
     # -- reading ----------------------------------------------------------------------
-    def _path(self, name):
-        return os.path.join(self.swanctl_dir, name)
-
-    def _read(self, name):
-        """(content, mode) of a file, or (None, None) when it is not there."""
-        path = self._path(name)
-        try:
-            with open(path) as handle:
-                content = handle.read()
-            return content, stat.S_IMODE(os.stat(path).st_mode)
-        except FileNotFoundError:
-            return None, None
-
-    def _owned(self):
-        """Names of the files under swanctl_dir that purge matches."""
-        found = []
-        for top, _dirs, names in os.walk(self.swanctl_dir):
-            for name in names:
-                relative = os.path.relpath(os.path.join(top, name), self.swanctl_dir)
-                if any(pattern.search(relative) for pattern in self.purge):
-                    found.append(relative)
-        return sorted(found)
-
     def _swanctl(self, *args, **kwargs):
         return command_result(self.run, ["swanctl"] + list(args), **kwargs)
 
@@ -132,50 +76,7 @@ class SwanctlConfig:
         # which the raw form does not quote, so only the name is read.
         return sorted(match.group(1) for match in _LIST_CONN.finditer(result["stdout"] or ""))
 
-    # -- the plan of the change ---------------------------------------------------------------
-    def changes(self):
-        """{"write": [(SwanctlFile, before content or None, before mode)], "remove": [names]}."""
-        write = []
-        for item in self.files:
-            content, mode = self._read(item.name)
-            if content != item.content or mode != item.mode:
-                write.append((item, content, mode))
-        wanted = {item.name for item in self.files}
-        remove = [name for name in self._owned() if name not in wanted]
-        return {"write": write, "remove": remove}
-
     # -- applying ---------------------------------------------------------------------
-    def _write(self, name, content, mode):
-        path = self._path(name)
-        directory = os.path.dirname(path)
-        # A directory made for a file others may not read (a key) is not readable by them either.
-        os.makedirs(directory, mode=0o755 if mode & 0o044 else 0o700, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".routevpn-")
-        try:
-            os.fchmod(handle, mode)
-            with os.fdopen(handle, "w") as out:
-                out.write(content)
-            os.rename(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
-
-    def _remove(self, name):
-        try:
-            os.unlink(self._path(name))
-        except FileNotFoundError:
-            pass
-
-    def _restore(self, written, removed):
-        for item, content, mode in written:
-            if content is None:
-                self._remove(item.name)
-            else:
-                self._write(item.name, content, mode)
-        for name, content, mode in removed:
-            self._write(name, content, mode)
-
     def _parse_problem(self):
         """strongSwan's parser over the whole tree (an include that does not parse makes --load-all unload all)."""
         result = self._swanctl("--help", env={"STRONGSWAN_CONF": self.conf_file})
@@ -211,7 +112,7 @@ class SwanctlConfig:
 
     def run_transaction(self):
         """Apply; returns the module's result (changed, what changed, diff of the files that are not secret)."""
-        changes = self.changes()
+        changes = self.tree.changes()
         loaded_before = None
         if self.load:
             try:
@@ -220,23 +121,8 @@ class SwanctlConfig:
                 # In check mode charon may not run yet (a fresh gateway: the run would start it first).
                 if not self.check_mode:
                     raise
-        result = {
-            "changed": bool(changes["write"] or changes["remove"]),
-            "written": [item.name for item, _content, _mode in changes["write"]],
-            # Written over an earlier version (a changed key or certificate, not a new link's first one).
-            "replaced": [item.name for item, content, _mode in changes["write"] if content is not None],
-            "removed": changes["remove"],
-            "loaded": loaded_before,
-            "loaded_before": loaded_before,
-            "unloaded": [],
-            "terminated": [],
-            "diff": [{"before_header": item.name, "after_header": item.name,
-                      "before": "" if item.secret else content or "",
-                      "after": "(secret)\n" if item.secret else item.content}
-                     for item, content, _mode in changes["write"]]
-            + [{"before_header": name, "after_header": name, "before": "(present)\n", "after": ""}
-               for name in changes["remove"]],
-        }
+        result = dict(self.tree.result(changes), changed=bool(changes["write"] or changes["remove"]),
+                      loaded=loaded_before, loaded_before=loaded_before, unloaded=[], terminated=[])
         # The files may be as wanted while charon holds something else (it restarted and nothing loaded them,
         # or an earlier load failed half-way): then loading them again is the change.
         reload_only = (self.load and not result["changed"] and self.connections is not None
@@ -245,16 +131,12 @@ class SwanctlConfig:
             result["changed"] = True
         if self.check_mode or not result["changed"]:
             return result
-        removed = [(name,) + self._read(name) for name in changes["remove"]]
-        for item, _content, _mode in changes["write"]:
-            self._write(item.name, item.content, item.mode)
-        for name in changes["remove"]:
-            self._remove(name)
+        removed = self.tree.apply(changes)
         problem = self._parse_problem()
         if problem is None and self.load:
             problem = self._load()
         if problem:
-            self._restore(changes["write"], removed)
+            self.tree.restore(changes, removed)
             if self.load and self._parse_problem() is None:
                 self._load()
             raise SwanctlError("%s. The previous files were put back%s." % (
