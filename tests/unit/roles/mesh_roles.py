@@ -8,6 +8,7 @@ scratch network namespace, so that the daemons a role starts (charon in the
 "public" namespace) live there and nowhere else.
 """
 
+import json
 import re
 import subprocess
 import sys
@@ -78,6 +79,20 @@ def run_role(tmp_path, inventory_path, playbook, host, netns=None, check=False, 
     proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(tmp_path, **(env or {})),
                           timeout=timeout, check=False)
     return PlaybookRun(proc)
+
+
+def reconverge_module_runs(tmp_path, role, hostvars, host, variables, netns, env=None):
+    """``host``'s module runs (bench/callback_plugins/module_runs.py: every loop item one run) in a re-converge of
+    ``role``: the role is applied, then applied again, which must change nothing.  {"remote", "actions", ...}."""
+    counts = tmp_path / "module-runs.jsonl"
+    env = dict(env or {}, ANSIBLE_CALLBACK_PLUGINS=str(COLLECTION_ROOT / "bench" / "callback_plugins"),
+               ANSIBLE_CALLBACKS_ENABLED="module_runs", MODULE_RUNS_OUT=str(counts))
+    inventory_path = write_inventory(tmp_path, hostvars, {host: variables}, name="inventory-%d.yml" % len(hostvars))
+    playbook = write_role_playbook(tmp_path, role)
+    first = run_role(tmp_path, inventory_path, playbook, host, netns=netns, env=env)
+    again = run_role(tmp_path, inventory_path, playbook, host, netns=netns, env=env)
+    assert first.rc == 0 and again.rc == 0 and again.changed(host) == 0, (first, again)
+    return json.loads(counts.read_text().splitlines()[-1])["hosts"][host]
 
 
 def run(*command, check=True):

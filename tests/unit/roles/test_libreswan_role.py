@@ -11,7 +11,6 @@ link's mark.
 """
 
 import base64
-import json
 import pathlib
 import re
 import stat
@@ -24,7 +23,8 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import de
 from ..collection_paths import COLLECTION_ROOT
 from ..plugins.module_utils.mesh_inventory import MASTER, inventory
 from .libreswan_root import LibreswanTree, extracted
-from .mesh_roles import documented_variables, lab_hostvars, run, run_role, write_inventory, write_role_playbook
+from .mesh_roles import (documented_variables, lab_hostvars, reconverge_module_runs, run, run_role, write_inventory,
+                         write_role_playbook)
 from .role_runner import render
 
 ROLE = "routevpn.mesh.libreswan"
@@ -371,24 +371,14 @@ def test_a_re_converge_costs_the_same_module_runs_with_4_peers_as_with_16(tmp_pa
     """Issue 11: the role's module runs (every loop item one run) must not grow with the peers.  Counted by
     bench/callback_plugins/module_runs.py in a re-converge (changed=0) of v3-1 with the reference lab's 4 peers,
     then of the same gateway in a mesh of nine sites (16 peers)."""
-    counts = tmp_path / "module-runs.jsonl"
-    callbacks = COLLECTION_ROOT / "bench" / "callback_plugins"
-    env = dict(gateway["tree"].tools_env(), ANSIBLE_CALLBACK_PLUGINS=str(callbacks),
-               ANSIBLE_CALLBACKS_ENABLED="module_runs", MODULE_RUNS_OUT=str(counts))
     big = inventory(dict((site, 2) for site in range(1, 10)))
     big["v3-1"].update(routevpn_ike_daemon="libreswan", routevpn_tunnel_type="vti",
                        routevpn_public_address=gateway["hostvars"]["v3-1"]["routevpn_public_address"])
     assert len(plan_of(big)["hosts"]["v3-1"]) == 16 and len(gateway["ends"]) == 4
 
-    runs = {}
-    for name, hostvars in (("4 peers", gateway["hostvars"]), ("16 peers", big)):
-        inventory_path = write_inventory(tmp_path, hostvars, {"v3-1": gateway["variables"]}, name="inventory-%d.yml"
-                                         % len(hostvars))
-        playbook = write_role_playbook(tmp_path, ROLE)
-        first = run_role(tmp_path, inventory_path, playbook, "v3-1", netns=gateway["netns"], env=env)
-        again = run_role(tmp_path, inventory_path, playbook, "v3-1", netns=gateway["netns"], env=env)
-        assert first.rc == 0 and again.rc == 0 and again.changed("v3-1") == 0, (first, again)
-        runs[name] = json.loads(counts.read_text().splitlines()[-1])["hosts"]["v3-1"]
+    runs = dict((name, reconverge_module_runs(tmp_path, ROLE, hostvars, "v3-1", gateway["variables"],
+                                              gateway["netns"], env=gateway["tree"].tools_env()))
+                for name, hostvars in (("4 peers", gateway["hostvars"]), ("16 peers", big)))
     assert len(loaded_conns(gateway)) == 32
     assert runs["16 peers"]["remote"] == runs["4 peers"]["remote"], runs
     assert runs["16 peers"]["actions"] == runs["4 peers"]["actions"], runs

@@ -10,7 +10,6 @@ other: that proves the two ends' ids, proposals and derived keys agree.
 """
 
 import base64
-import json
 import os
 import pathlib
 import re
@@ -31,8 +30,8 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import de
 
 from ..collection_paths import COLLECTION_ROOT
 from ..plugins.module_utils.mesh_inventory import MASTER, inventory
-from .mesh_roles import (documented_variables, lab_hostvars, run, run_role, wait_until, write_inventory,
-                         write_role_playbook)
+from .mesh_roles import (documented_variables, lab_hostvars, reconverge_module_runs, run, run_role, wait_until,
+                         write_inventory, write_role_playbook)
 from .role_runner import run_playbook
 
 vici = pytest.importorskip("vici")
@@ -685,23 +684,12 @@ def test_a_re_converge_costs_the_same_module_runs_with_4_peers_as_with_16(tmp_pa
     bench/callback_plugins/module_runs.py in a re-converge (changed=0) of v1-1 with the reference lab's 4 peers,
     then of the same gateway in a mesh of nine sites (16 peers)."""
     gateway = gateways("v1-1")
-    counts = tmp_path / "module-runs.jsonl"
-    callbacks = COLLECTION_ROOT / "bench" / "callback_plugins"
-    env = dict(ANSIBLE_CALLBACK_PLUGINS=str(callbacks), ANSIBLE_CALLBACKS_ENABLED="module_runs",
-               MODULE_RUNS_OUT=str(counts))
     small = lab_hostvars()
     big = inventory(dict((site, 2) for site in range(1, 10)))
     assert len(plan(big, sorted(big))["hosts"]["v1-1"]) == 16 and len(plan(small, sorted(small))["hosts"]["v1-1"]) == 4
 
-    runs = {}
-    for name, hostvars in (("4 peers", small), ("16 peers", big)):
-        inventory_path = write_inventory(tmp_path, hostvars, {"v1-1": gateway.variables},
-                                         name="inventory-%d.yml" % len(hostvars))
-        playbook = write_role_playbook(tmp_path, ROLE)
-        first = run_role(tmp_path, inventory_path, playbook, "v1-1", netns=gateway.netns, env=env)
-        again = run_role(tmp_path, inventory_path, playbook, "v1-1", netns=gateway.netns, env=env)
-        assert first.rc == 0 and again.rc == 0 and again.changed("v1-1") == 0, (first, again)
-        runs[name] = json.loads(counts.read_text().splitlines()[-1])["hosts"]["v1-1"]
+    runs = dict((name, reconverge_module_runs(tmp_path, ROLE, hostvars, "v1-1", gateway.variables, gateway.netns))
+                for name, hostvars in (("4 peers", small), ("16 peers", big)))
     assert len(loaded_connections(gateway)) == 16
     assert runs["16 peers"]["remote"] == runs["4 peers"]["remote"], runs
     assert runs["16 peers"]["actions"] == runs["4 peers"]["actions"], runs
