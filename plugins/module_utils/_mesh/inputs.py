@@ -402,6 +402,8 @@ RULES = _rules(
     Rule("routevpn_tunnels_boot_unit", Boolean(), default=True, roles=_T, why="boot unit on/off"),
     Rule("routevpn_tunnels_config_dir", Path(), default="/etc/routevpn/tunnels", roles=_T,
          why="a path on the gateway"),
+    Rule("routevpn_tunnels_boot_python", Path(), default="/usr/bin/python3", roles=_T,
+         why="a path on the gateway, run by a systemd unit"),
     Rule("routevpn_strongswan_packages", ListOf(DEBIAN_PACKAGE),
          default=["charon-systemd", "strongswan-swanctl", "libstrongswan-standard-plugins"], roles=_S,
          why="apt arguments"),
