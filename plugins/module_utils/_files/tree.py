@@ -8,13 +8,16 @@ gives its files (name, content, mode, secret) and the patterns of the names
 it owns; ``changes()`` compares them with the directory, ``apply()`` writes
 and removes, ``restore()`` puts back what ``apply()`` replaced when the
 daemon refuses the result, and ``result()`` is the part of the module's
-result and diff that is about files (no secret content ever in it).
+result and diff that is about files (no secret content ever in it).  A
+file whose content is bytes (an archive) is compared and written as bytes
+and shown in a diff by its SHA-256 only.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import os
 import re
 import stat
@@ -36,14 +39,28 @@ def octal_mode(text):
     return value
 
 
+def shown_content(content, secret=False):
+    """A file's content as a diff shows it: text as it is, bytes by their SHA-256, a secret not at all."""
+    if secret:
+        return "(secret)\n"
+    if isinstance(content, bytes):
+        return "sha256 %s\n" % hashlib.sha256(content).hexdigest()
+    return content
+
+
 class ManagedFile:
-    """One file a module owns: its name relative to the directory, its whole content, its mode, its secrecy."""
+    """One file a module owns: its name relative to the directory, its whole content (text, or bytes), its mode,
+    its secrecy."""
 
     def __init__(self, name, content, mode="0644", secret=False):
         self.name = name
         self.content = content
         self.mode = octal_mode(mode)
         self.secret = bool(secret)
+
+    @property
+    def binary(self):
+        return isinstance(self.content, bytes)
 
 
 class FileTree:
@@ -76,11 +93,11 @@ class FileTree:
     def path(self, name):
         return os.path.join(self.directory, name)
 
-    def read(self, name):
-        """(content, mode) of a file, or (None, None) when it is not there."""
+    def read(self, name, binary=False):
+        """(content, mode) of a file, or (None, None) when it is not there; ``binary``: the content as bytes."""
         path = self.path(name)
         try:
-            with open(path) as handle:
+            with open(path, "rb" if binary else "r") as handle:
                 content = handle.read()
             return content, stat.S_IMODE(os.stat(path).st_mode)
         except FileNotFoundError:
@@ -102,7 +119,7 @@ class FileTree:
         """{"write": [(ManagedFile, before content or None, before mode)], "remove": [names]}."""
         write = []
         for item in self.files:
-            content, mode = self.read(item.name)
+            content, mode = self.read(item.name, binary=item.binary)
             if content != item.content or mode != item.mode:
                 write.append((item, content, mode))
         wanted = set(item.name for item in self.files)
@@ -117,8 +134,8 @@ class FileTree:
             "replaced": [item.name for item, content, _mode in changes["write"] if content is not None],
             "removed": changes["remove"],
             "diff": [{"before_header": item.name, "after_header": item.name,
-                      "before": "" if item.secret else content or "",
-                      "after": "(secret)\n" if item.secret else item.content}
+                      "before": "" if item.secret or content is None else shown_content(content),
+                      "after": shown_content(item.content, item.secret)}
                      for item, content, _mode in changes["write"]]
             + [{"before_header": name, "after_header": name, "before": "(present)\n", "after": ""}
                for name in changes["remove"]],
@@ -133,7 +150,7 @@ class FileTree:
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=".routevpn-")
         try:
             os.fchmod(handle, mode)
-            with os.fdopen(handle, "w") as out:
+            with os.fdopen(handle, "wb" if isinstance(content, bytes) else "w") as out:
                 out.write(content)
             os.rename(temporary, path)
         except BaseException:
@@ -149,7 +166,7 @@ class FileTree:
 
     def apply(self, changes):
         """Write and remove as ``changes`` says; returns what ``restore`` needs of the removed files."""
-        removed = [(name,) + self.read(name) for name in changes["remove"]]
+        removed = [(name,) + self.read(name, binary=True) for name in changes["remove"]]
         for item, _content, _mode in changes["write"]:
             self.write(item.name, item.content, item.mode)
         for name in changes["remove"]:

@@ -402,6 +402,8 @@ RULES = _rules(
     Rule("routevpn_tunnels_boot_unit", Boolean(), default=True, roles=_T, why="boot unit on/off"),
     Rule("routevpn_tunnels_config_dir", Path(), default="/etc/routevpn/tunnels", roles=_T,
          why="a path on the gateway"),
+    Rule("routevpn_tunnels_boot_python", Path(), default="/usr/bin/python3", roles=_T,
+         why="a path on the gateway, run by a systemd unit"),
     Rule("routevpn_strongswan_packages", ListOf(DEBIAN_PACKAGE),
          default=["charon-systemd", "strongswan-swanctl", "libstrongswan-standard-plugins"], roles=_S,
          why="apt arguments"),
@@ -488,7 +490,7 @@ RULES = _rules(
     Rule("routevpn_bird_pid_file", Path(), roles=_B, why="a path on the gateway"),
     Rule("routevpn_bird_user", POSIX_NAME, default="bird", roles=_B, why="a bird -u argument"),
     Rule("routevpn_bird_group", POSIX_NAME, default="bird", roles=_B, why="a bird -g argument"),
-    Rule("routevpn_systemd_unit_dir", Path(), default="/etc/systemd/system", roles=_B + _S,
+    Rule("routevpn_systemd_unit_dir", Path(), default="/etc/systemd/system", roles=_P + _T + _B + _S,
          why="a path on the gateway"),
     # The controller's certificate authority (role pki); files are checked by the role, on the controller.
     Rule("routevpn_pki_own_ca", Boolean(), scope=MESH, default=False, roles=("pki",),

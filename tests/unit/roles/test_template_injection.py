@@ -17,9 +17,10 @@ symbol more than with the harmless value:
   pluto's ``--listpsks`` lists the secrets it read;
 - BIRD 2: ``bird -p``, then a BIRD in a scratch namespace lists its
   protocols (with their descriptions) and its symbols;
-- the boot scripts' state files: the scripts themselves, with ``ip``,
+- the namespace boot script's state file: the script itself, with ``ip``,
   ``nsenter``, ``sysctl`` and ``nft`` replaced by stubs that record their
-  arguments;
+  arguments (the tunnels' boot unit reads JSON that the tunnels_boot module
+  writes, from no template);
 - systemd units: ``systemd-analyze verify``; nftables: ``nft -f`` into a
   scratch namespace and ``nft -j list``.
 
@@ -157,8 +158,6 @@ CONTEXTS = {
     "bird/routevpn-bird.service.j2": lambda: role_variables("bird"),
     "private_netns/netns.conf.j2": netns_context,
     "private_netns/routevpn-netns@.service.j2": netns_context,
-    "tunnels/tunnels.conf.j2": tunnels_context,
-    "tunnels/tunnels.conf.j2 (vti)": lambda: tunnels_context("vti"),
     "tunnels/routevpn-tunnels@.service.j2": tunnels_context,
     "tunnels/mss.nft.j2": tunnels_context,
 }
@@ -334,8 +333,6 @@ BIRD = "bird/bird.conf.j2"
 BIRD_UNIT = "bird/routevpn-bird.service.j2"
 NETNS = "private_netns/netns.conf.j2"
 NETNS_UNIT = "private_netns/routevpn-netns@.service.j2"
-TUNNELS = "tunnels/tunnels.conf.j2"
-TUNNELS_VTI = "tunnels/tunnels.conf.j2 (vti)"
 TUNNELS_UNIT = "tunnels/routevpn-tunnels@.service.j2"
 MSS = "tunnels/mss.nft.j2"
 
@@ -441,19 +438,10 @@ FIELDS = [
     field(NETNS_UNIT, "ansible_managed", "line", variable("ansible_managed")),
     field(NETNS_UNIT, "routevpn_libexec_dir", "token", variable("routevpn_libexec_dir")),
     field(NETNS_UNIT, "routevpn_private_netns_config_dir", "token", variable("routevpn_private_netns_config_dir")),
-    field(TUNNELS, "ansible_managed", "line", variable("ansible_managed")),
-    field(TUNNELS, "routevpn_private_netns", "name", variable("routevpn_private_netns")),
-    field(TUNNELS, "end.interface", "token", first_item("__routevpn_tunnels", "xfrm", "name")),
-    field(TUNNELS, "end.if_id", "token", first_item("__routevpn_tunnels", "xfrm", "if_id")),
-    field(TUNNELS, "xfrm link", "token", first_item("__routevpn_tunnels", "xfrm", "link")),
-    field(TUNNELS, "routevpn_tunnel_mtu", "token", first_item("__routevpn_tunnels", "xfrm", "mtu")),
-    field(TUNNELS_VTI, "vti mode", "token", first_item("__routevpn_tunnels", "vti", "mode")),
-    field(TUNNELS_VTI, "end.local_ike_address", "token", first_item("__routevpn_tunnels", "vti", "local")),
-    field(TUNNELS_VTI, "end.remote_ike_address", "token", first_item("__routevpn_tunnels", "vti", "remote")),
-    field(TUNNELS_VTI, "end.mark", "token", first_item("__routevpn_tunnels", "vti", "key")),
     field(TUNNELS_UNIT, "ansible_managed", "line", variable("ansible_managed")),
     field(TUNNELS_UNIT, "routevpn_libexec_dir", "token", variable("routevpn_libexec_dir")),
     field(TUNNELS_UNIT, "routevpn_tunnels_config_dir", "token", variable("routevpn_tunnels_config_dir")),
+    field(TUNNELS_UNIT, "routevpn_tunnels_boot_python", "token", variable("routevpn_tunnels_boot_python")),
     field(MSS, "ansible_managed", "line", variable("ansible_managed")),
     field(MSS, "routevpn_private_netns", "line", variable("routevpn_private_netns")),
     field(MSS, "end.interface", "token", first_item("__routevpn_tunnels", "interfaces")),
@@ -576,7 +564,7 @@ class Daemons(object):
         self.base = base
         self.libreswan = libreswan
         self.pluto_netns = None
-        # The tunnels script wants the namespace to exist; the stubs stand in for everything done in it.
+        # The namespace script wants the namespace to exist; the stubs stand in for everything done in it.
         self.state_netns = None
 
     def path(self, text, name="rendered"):
@@ -690,9 +678,8 @@ class Daemons(object):
         name = pathlib.Path(key).name.replace(".j2", "")
         (directory / name).write_text(text)
         LIBEXEC.mkdir(exist_ok=True)
-        for script in ("routevpn-netns", "routevpn-tunnels"):
-            (LIBEXEC / script).write_text("#!/bin/sh\n")
-            (LIBEXEC / script).chmod(0o755)
+        (LIBEXEC / "routevpn-netns").write_text("#!/bin/sh\n")
+        (LIBEXEC / "routevpn-netns").chmod(0o755)
         for role, unit in (("private_netns", "routevpn-netns@.service"), ("tunnels", "routevpn-tunnels@.service")):
             if unit != name:
                 variables = dict(role_variables(role), ansible_managed="test", routevpn_libexec_dir=str(LIBEXEC))
@@ -758,8 +745,6 @@ def view_of(daemons, key, text):
     if key.startswith("private_netns/netns.conf"):
         # The LAN interfaces are in the public namespace, not yet in the private one.
         return daemons.boot_script(text, "private_netns", "routevpn-netns", "*' -n '*' show '*")
-    if key.startswith("tunnels/tunnels.conf"):
-        return daemons.boot_script(text, "tunnels", "routevpn-tunnels", "*' show '*")
     if key.endswith(".service.j2"):
         return daemons.unit(text, key)
     if key.endswith(".nft.j2"):
@@ -853,17 +838,9 @@ def test_odd_bare_words_stay_one_word_for_each_reader(daemons):
     assert ["ip", "link", "set", "dev", odd_name, "netns", daemons.state_netns] in calls, calls
     assert ["ip", "-n", daemons.state_netns, "address", "replace", "2001:db8:a1::/64", "dev", odd_name] in calls
 
-    variables = context(TUNNELS)
-    variables["__routevpn_tunnels"]["xfrm"][0].update(name=odd_name, addresses=["2001:db8:ff::/127"])
-    rc, stderr, calls = daemons.boot_script(render_key(TUNNELS, variables), "tunnels", "routevpn-tunnels", "*' show '*")
-    assert rc == 0, stderr
-    assert ["ip", "link", "add", odd_name, "type", "xfrm", "dev", "lo", "if_id", "4296"] in calls, calls
-    assert ["ip", "-n", daemons.state_netns, "address", "replace", "2001:db8:ff::/127", "dev", odd_name] in calls
-
 
 def test_a_leading_dash_never_reaches_a_command_line():
     for spec in (field(NETNS, "routevpn_private_interfaces", "token", first_item("routevpn_private_interfaces")),
-                 field(TUNNELS, "end.interface", "token", first_item("__routevpn_tunnels", "xfrm", "name")),
                  field(BIRD, "routevpn_private_interfaces", "token", first_item("routevpn_private_interfaces"))):
         text, message = hostile_render(spec, "-batch")
         assert text is None and refused_naming(message, spec.label), message

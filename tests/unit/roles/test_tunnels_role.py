@@ -2,8 +2,9 @@
 
 This machine's kernel has no XFRM interfaces or VTI: natively the role is run
 in check mode against a real namespace, up to the module's kernel error, and
-the part that needs no tunnel device (the MSS rules, its own task file) for
-real.  The kernel tier (tests/vm/run) runs the whole role on Debian's kernel.
+the parts that need no tunnel device (the MSS rules, the boot unit's code
+and state: their own task files) for real.  The kernel tier (tests/vm/run)
+runs the whole role on Debian's kernel.
 """
 
 import json
@@ -15,6 +16,7 @@ import subprocess
 import pytest
 import yaml
 
+from ansible_collections.routevpn.mesh.plugins.action.tunnels_boot import build_archive
 from ansible_collections.routevpn.mesh.plugins.filter.mesh_tunnels import mesh_tunnels
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import plan
 
@@ -26,6 +28,7 @@ from .mesh_roles import documented_variables
 from .role_runner import render, run_playbook, systemd_unit_dir_held, write_inventory, write_playbook
 
 UNIT_DIR = "/etc/systemd/system"
+BOOT_MODULE = "ansible_collections.routevpn.mesh.plugins.module_utils._netlink._tunnels_boot"
 
 
 def mesh_plan(layout, **per_host):
@@ -84,8 +87,29 @@ def gateway(tmp_path, scratch_netns):
         ]}], name="mss.yml")
         return run_playbook(tmp_path, inventory_path, playbook, check=check, extra=["-v"])
 
+    def run_boot(mesh, check=False, host="v1-1", **variables):
+        """The role's boot unit tasks alone (tasks/boot_unit.yml) on the lists its main tasks compute."""
+        base = {
+            "routevpn_mesh_plan": mesh,
+            "routevpn_private_netns": scratch_netns,
+            "routevpn_tunnels_config_dir": str(tmp_path / "etc"),
+            "routevpn_libexec_dir": str(tmp_path / "libexec"),
+            "routevpn_service_manager": "direct",
+        }
+        base.update(variables)
+        inventory_path = write_inventory(tmp_path, {host: base})
+        playbook = write_playbook(tmp_path, [{"hosts": "routevpn_gateways", "gather_facts": False, "tasks": [
+            {"name": "Tunnel lists of this gateway, as tasks/main.yml computes them", "ansible.builtin.set_fact": {
+                "__routevpn_tunnels": "{{ routevpn_mesh_plan.hosts[inventory_hostname]"
+                                      " | routevpn.mesh.mesh_tunnels(netns=routevpn_private_netns) }}"}},
+            {"name": "The role's boot unit tasks", "ansible.builtin.include_role": {
+                "name": "routevpn.mesh.tunnels", "tasks_from": "boot_unit.yml"}},
+        ]}], name="boot_unit.yml")
+        return run_playbook(tmp_path, inventory_path, playbook, check=check, extra=["-v"])
+
     made["run"] = run
     made["run_mss"] = run_mss
+    made["run_boot"] = run_boot
     with systemd_unit_dir_held():
         try:
             yield made
@@ -173,11 +197,69 @@ def test_mss_rules_follow_the_plan(gateway):
     assert gateway["run_mss"](mesh, routevpn_tcp_mss_clamp=False).changed("v1-1") == 0
 
 
+def unit_command(netns):
+    """The installed unit's ExecStart for instance ``netns``, and its environment (Environment=)."""
+    unit = open(os.path.join(UNIT_DIR, "routevpn-tunnels@.service")).read()
+    lines = dict(line.split("=", 1) for line in unit.splitlines() if line.startswith(("ExecStart=", "Environment=")))
+    name, value = lines["Environment"].split("=", 1)
+    return lines["ExecStart"].replace("%i", netns).split(), {name: value}
+
+
 def _boot(gateway):
-    tmp = gateway["tmp"]
-    return subprocess.run([str(tmp / "libexec" / "routevpn-tunnels"), "up", gateway["netns"],
-                           str(tmp / "etc" / (gateway["netns"] + ".conf"))], capture_output=True, text=True,
-                          check=False)
+    """What systemd runs at boot: the unit's command line, with its environment."""
+    command, environment = unit_command(gateway["netns"])
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd="/",
+                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **environment})
+
+
+def test_boot_unit_tasks_install_the_archive_and_the_state_once(gateway):
+    """Check mode writes nothing; a run writes the archive and NETNS.json and removes an earlier version's script
+    and state file; a second run and check mode change nothing; the unit runs the archive's code."""
+    netns, tmp = gateway["netns"], gateway["tmp"]
+    mesh = mesh_plan({1: 1, 2: 2}, **{"v1-1": {"routevpn_tunnel_type": "vti"}})
+    (tmp / "libexec").mkdir()
+    (tmp / "etc").mkdir()
+    (tmp / "libexec" / "routevpn-tunnels").write_text("#!/bin/sh\n# routevpn-tunnels up NAMESPACE [CONFIG]\n")
+    (tmp / "etc" / (netns + ".conf")).write_text(
+        "# Ansible managed\n# Read at boot by routevpn-tunnels@%s.service (/usr/local/libexec/routevpn/"
+        "routevpn-tunnels).\nvti rv-21 vti6 2001:db8::1 2001:db8::2 4296 4296 1500\n" % netns)
+    zip_path, json_path = tmp / "libexec" / "routevpn-mesh-boot.zip", tmp / "etc" / (netns + ".json")
+
+    checked = gateway["run_boot"](mesh, check=True, routevpn_tcp_mss_clamp=True)
+    assert checked.rc == 0 and checked.changed("v1-1") > 0, checked
+    (result,) = checked.task_results("Code and state with which the boot unit")
+    assert result["changed"] and result["written"] == [str(zip_path), str(json_path)], result
+    assert not zip_path.exists() and not json_path.exists() and (tmp / "libexec" / "routevpn-tunnels").exists()
+
+    applied = gateway["run_boot"](mesh, routevpn_tcp_mss_clamp=True)
+    assert applied.rc == 0 and applied.changed("v1-1") > 0, applied
+    assert zip_path.read_bytes() == build_archive()
+    state = json.loads(json_path.read_text())
+    tunnels = mesh_tunnels(mesh["hosts"]["v1-1"], netns=netns)
+    assert state == {"netns": netns, "xfrm": [], "vti": tunnels["vti"],
+                     "mss_file": str(tmp / "etc" / (netns + "-mss.nft"))}, state
+    assert sorted(os.listdir(tmp / "libexec")) == ["routevpn-mesh-boot.zip"]
+    assert sorted(os.listdir(tmp / "etc")) == [netns + ".json"]
+    command, environment = unit_command(netns)
+    assert command == ["/usr/bin/python3", "-m", BOOT_MODULE, "up", netns, str(json_path)], command
+    assert environment == {"PYTHONPATH": str(zip_path)}, environment
+
+    for check in (False, True):
+        again = gateway["run_boot"](mesh, check=check, routevpn_tcp_mss_clamp=True)
+        assert again.rc == 0 and again.changed("v1-1") == 0, again
+
+    # The unit's command reads what the tasks wrote (this kernel may lack VTI: then it names each device).
+    booted = _boot(gateway)
+    if kernel_supports("vti6"):
+        assert booted.returncode == 0, booted.stderr
+    else:
+        assert booted.returncode == 1 and "rv-21: the kernel has no vti6 support (modprobe ip6_vti)" in booted.stderr
+    assert "is missing" not in booted.stderr and "Traceback" not in booted.stderr, booted.stderr
+
+    # Clamping off: the state names no MSS file any more.
+    off = gateway["run_boot"](mesh, routevpn_tcp_mss_clamp=False)
+    assert off.rc == 0 and off.changed("v1-1") == 1, off
+    assert json.loads(json_path.read_text())["mss_file"] is None
 
 
 def test_tunnels_on_a_real_kernel(gateway, kernel_feature):
@@ -201,7 +283,7 @@ def test_tunnels_on_a_real_kernel(gateway, kernel_feature):
         assert addresses_of(end["interface"], netns=netns) == sorted([end["address_v6"], end["address_v4"]])
     assert nft_table(netns) is not None
 
-    # A reboot: the interface and the MSS table are gone; the boot script brings back what the role wants.
+    # A reboot: the interface and the MSS table are gone; the boot unit brings back what the role wants.
     for end in mesh["hosts"]["v1-1"]:
         subprocess.run(["ip", "-n", netns, "link", "del", end["interface"]], check=True)
     subprocess.run(["ip", "netns", "exec", netns, "nft", "delete", "table", "inet", "routevpn_mss"], check=True)
@@ -234,15 +316,16 @@ def test_readme_documents_every_variable_of_the_argument_specs():
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_boot_unit_is_accepted_by_systemd_next_to_the_namespace_unit(tmp_path):
     roles = COLLECTION_ROOT / "roles"
-    for role, unit, script in (("tunnels", "routevpn-tunnels@.service", "routevpn-tunnels"),
-                               ("private_netns", "routevpn-netns@.service", "routevpn-netns")):
+    for role, unit in (("tunnels", "routevpn-tunnels@.service"), ("private_netns", "routevpn-netns@.service")):
         variables = yaml.safe_load((roles / role / "defaults" / "main.yml").read_text())
         variables.update(ansible_managed="test", routevpn_libexec_dir=str(tmp_path))
         (tmp_path / unit).write_text(render(roles / role / "templates" / (unit + ".j2"), variables))
-        shutil.copy(roles / role / "files" / script, tmp_path)
+    shutil.copy(roles / "private_netns" / "files" / "routevpn-netns", tmp_path)
     verified = subprocess.run(["systemd-analyze", "verify", "--man=no",
                                str(tmp_path / "routevpn-tunnels@private.service")],
                               capture_output=True, text=True, check=False)
     assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
     unit = (tmp_path / "routevpn-tunnels@.service").read_text()
     assert "Requires=routevpn-netns@%i.service" in unit and "Before=routevpn-bird@%i.service" in unit
+    assert "\nEnvironment=PYTHONPATH=%s/routevpn-mesh-boot.zip\n" % tmp_path in unit
+    assert ("\nExecStart=/usr/bin/python3 -m %s up %%i /etc/routevpn/tunnels/%%i.json\n" % BOOT_MODULE) in unit
