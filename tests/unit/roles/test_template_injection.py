@@ -87,11 +87,13 @@ SYNTAX = {
 # ---- contexts: the variables each template sees, as the role would give them ----
 
 def role_variables(role):
+    """The role's defaults and vars over those of the common role, which every role depends on."""
     variables = {}
     for name in ("defaults", "vars"):
-        path = ROLES / role / name / "main.yml"
-        if path.exists():
-            variables.update(yaml.safe_load(path.read_text()) or {})
+        for owner in ("common", role):
+            path = ROLES / owner / name / "main.yml"
+            if path.exists():
+                variables.update(yaml.safe_load(path.read_text()) or {})
     return variables
 
 
