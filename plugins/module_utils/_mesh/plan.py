@@ -43,6 +43,7 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import 
     suggestion,
     type_name,
 )
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.external import read_external_peers
 
 PLAN_VERSION = 1
 PSK_CONTEXT = "routevpn.mesh/psk/v1/"
@@ -214,6 +215,23 @@ class _Gateway:
         self.interface_prefix = None
         self.reserved_if_ids = set()
         self.lan_networks = []  # (interface, ip_interface)
+        self.external = None  # external.ExternalPeer: a peer the collection does not manage
+
+    def label(self, variable):
+        """(where, variable) a problem of this gateway's ``variable`` names."""
+        if self.external is None:
+            return self.name, variable
+        return "all", self.external.label({"routevpn_gateway_id": "gateway_id", "routevpn_ike_id": "ike_id",
+                                           "routevpn_public_address": "public_address"}.get(variable, variable))
+
+
+def _external_gateway(peer):
+    """An external peer as the planner's other gateways are held: it numbers links, it has no roles."""
+    gw = _Gateway(peer.name)
+    gw.external = peer
+    gw.site, gw.gateway_id, gw.public = peer.site, peer.gateway_id, dict(peer.public)
+    gw.ike_id, gw.ike_id_kind, gw.auth = peer.ike_id, peer.ike_id_kind, "psk"
+    return gw
 
 
 def _mesh_wide_settings(inputs, names, problems):
@@ -580,7 +598,7 @@ def _check_overlaps(sites, pools, gateways, problems):
         for address in gw.public.values():
             for pool in pools.values():
                 if address in pool.network:
-                    problems.add(gw.name, "routevpn_public_address",
+                    problems.add(*gw.label("routevpn_public_address"), message=
                                  "%s is inside the transfer pool %s (%s); IKE would be routed into the tunnels it "
                                  "carries" % (address, pool.network, pool.variable))
         for ifname, address in gw.lan_networks:
@@ -596,6 +614,8 @@ def _check_agreement(gateways, links, inputs, problems):
         if rule.scope == LINK and variable != "routevpn_auth":
             for link in links:
                 lo, hi = link["_ends"]
+                if link["external"]:
+                    continue  # an external peer has no role settings; its side is rendered from the plan
                 if variable != "routevpn_bfd" and not (inputs.value(lo.name, "routevpn_bfd")
                                                        and inputs.value(hi.name, "routevpn_bfd")):
                     continue  # BFD timers matter only where BFD runs
@@ -656,7 +676,7 @@ def _certificate_san(gw):
     return "%s:%s" % (kind, gw.ike_id) if kind else None
 
 
-def _end(gw, peer, link, sites, family, pools_addresses):
+def _end(gw, peer, link, sites, family, pools_addresses, psk_given=False):
     """``gw``'s end of ``link`` to ``peer`` (docs/plan.md, "An end"): its numbers and the decisions its roles print.
 
     ``initiator`` (the lower gateway id: the link's one initiator), ``starts``
@@ -664,14 +684,14 @@ def _end(gw, peer, link, sites, family, pools_addresses):
     is both), ``children`` (its CHILD_SAs) and ``bgp_sessions`` (one per
     transfer family): no template compares ids or splits families.
     """
-    connection = "%s%d" % (gw.interface_prefix, peer.gateway_id)
+    connection = "%s%d" % (gw.interface_prefix, peer.gateway_id) if not gw.external else None
     end = {
         "link": link["name"],
         "gateway": gw.name,
         "peer": peer.name,
         "site": gw.site,
         "peer_site": peer.site,
-        "interface": _interface_name(gw, peer),
+        "interface": None if gw.external else _interface_name(gw, peer),
         "connection": connection,
         "tunnel_type": gw.tunnel_type,
         "ike_daemon": gw.ike_daemon,
@@ -692,16 +712,139 @@ def _end(gw, peer, link, sites, family, pools_addresses):
         "starts": gw.gateway_id < peer.gateway_id or gw.initiation == "both",
         "children": _children(gw, peer, connection),
         "bgp_sessions": [],
+        # A link to a peer the collection does not manage (routevpn_external_peers): this end always starts it,
+        # and takes the peer's proposals, DPD delay and BFD setting and, where given, its pre-shared key.
+        "peer_external": bool(peer.external),
+        "peer_platform": peer.external.platform if peer.external else None,
+        "psk_given": psk_given,
+        "ike_proposals": list(peer.external.ike_proposals) if peer.external else None,
+        "esp_proposals": list(peer.external.esp_proposals) if peer.external else None,
+        "dpd_delay": peer.external.dpd_delay if peer.external else None,
+        "bfd": peer.external.bfd if peer.external else None,
     }
+    if gw.external:
+        # The peer's side, for its operator: no interface or connection of the collection's.
+        end.update(interface=None, connection=None, children=_children(gw, peer, link["name"]),
+                   starts=False, initiator=False, peer_external=False, peer_platform=None,
+                   ike_proposals=list(gw.external.ike_proposals), esp_proposals=list(gw.external.esp_proposals),
+                   dpd_delay=gw.external.dpd_delay, bfd=gw.external.bfd)
+    elif peer.external:
+        end.update(initiator=True, starts=True)
     for version in ("v6", "v4"):
         mine, theirs = pools_addresses.get(version, (None, None))
         end["address_" + version] = None if mine is None else mine.with_prefixlen
         end["peer_address_" + version] = None if theirs is None else str(theirs)
         if mine is not None:
             # One eBGP session per transfer family, between the link's two transfer addresses.
-            end["bgp_sessions"].append({"name": "%s-%s" % (connection, version), "family": version,
+            end["bgp_sessions"].append({"name": "%s-%s" % (connection or link["name"], version), "family": version,
                                         "local_address": str(mine.ip), "neighbor_address": str(theirs)})
     return end
+
+
+def _external_pairs(externals, gateways, planned, problems):
+    """(external, managed gateway) for each link of an external peer: its ``gateways``, or every gateway of every
+    other site; a listed gateway of its own site, or not in the inventory's gateways, is a problem."""
+    by_name = dict((gw.name, gw) for gw in gateways)
+    pairs = []
+    for ext in externals:
+        peer = ext.external
+        if ext.gateway_id is None or ext.site is None or not ext.public:
+            continue  # reported already
+        if peer.gateways is None:
+            targets = [gw for gw in planned if gw.site != ext.site]
+        else:
+            targets = []
+            for name in peer.gateways:
+                gw = by_name.get(name)
+                if gw is None:
+                    problems.add("all", peer.label("gateways"), "%s is not in the group routevpn_gateways"
+                                 % shown(name))
+                elif gw.site == ext.site:
+                    problems.add("all", peer.label("gateways"), "%s is of the peer's own site %s; links join "
+                                 "sites" % (name, ext.site))
+                elif gw in planned:
+                    targets.append(gw)
+        for name in sorted(set(peer.tunnels) - set(gw.name for gw in targets)):
+            if name in by_name and (peer.gateways is None or name in peer.gateways) and by_name[name] not in planned:
+                continue  # that gateway's own problem is reported
+            problems.add("all", peer.label("tunnels"), "%s is not a gateway this peer has a link with" % shown(name))
+        pairs.extend((ext, gw) for gw in targets)
+    return pairs
+
+
+def _external_tunnel(link):
+    """The routevpn_external_peers tunnel entry of ``link`` (a dict, possibly empty), or None for a mesh link."""
+    lo, hi = link["_ends"]
+    ext, managed = (lo, hi) if lo.external else (hi, lo)
+    if not ext.external:
+        return None
+    return ext.external.tunnels.get(managed.name) or {}
+
+
+def _given_psk(link):
+    tunnel = _external_tunnel(link)
+    return bool(tunnel and tunnel.get("psk"))
+
+
+def _given_inside(link, lo, hi):
+    """{version: ((lo's interface, hi's peer address), (hi's interface, lo's peer address))} given for ``link``."""
+    tunnel = _external_tunnel(link)
+    given = {}
+    for version in ("v6", "v4"):
+        if not tunnel or not tunnel.get(version):
+            continue
+        mine, theirs = tunnel[version]  # the managed end's interface, the peer's address
+        theirs_interface = ipaddress.ip_interface((theirs, mine.network.prefixlen))
+        link["transfer_" + version] = str(mine.network)
+        if lo.external:
+            given[version] = ((theirs_interface, mine.ip), (mine, theirs))
+        else:
+            given[version] = ((mine, theirs), (theirs_interface, mine.ip))
+    return given
+
+
+def _check_inside_networks(links, sites, pools, problems):
+    """Given inside networks overlap no site prefix, transfer pool or other given network."""
+    seen = []
+    for link in links:
+        tunnel = _external_tunnel(link)
+        for version in ("v6", "v4"):
+            if not tunnel or not tunnel.get(version):
+                continue
+            network = tunnel[version][0].network
+            where = "%s[%s].tunnels" % ("routevpn_external_peers", link["external"])
+            for site in sites.values():
+                for prefix in site.prefixes:
+                    if prefix.version == network.version and prefix.overlaps(network):
+                        problems.add("all", where, "link %s: %s overlaps site %s's prefix %s"
+                                     % (link["name"], network, site.name, prefix))
+            for pool in pools.values():
+                if pool.network.version == network.version and pool.network.overlaps(network):
+                    problems.add("all", where, "link %s: %s overlaps the transfer pool %s (%s)"
+                                 % (link["name"], network, pool.network, pool.variable))
+            for other_link, other in seen:
+                if other.version == network.version and other.overlaps(network):
+                    problems.add("all", where, "link %s: %s overlaps %s, given for link %s"
+                                 % (link["name"], network, other, other_link))
+            seen.append((link["name"], network))
+
+
+def _external_record(ext, sites, ends):
+    """``external_peers.NAME`` of the plan: what the renderers print for the peer's operator."""
+    peer = ext.external
+    return {
+        "platform": peer.platform,
+        "site": ext.site,
+        "gateway_id": ext.gateway_id,
+        "asn": sites[ext.site].asn,
+        "public_addresses": [str(ext.public[f]) for f in ("ipv6", "ipv4") if f in ext.public],
+        "ike_id": ext.ike_id,
+        "ike_proposals": list(peer.ike_proposals),
+        "esp_proposals": list(peer.esp_proposals),
+        "dpd_delay": peer.dpd_delay,
+        "bfd": peer.bfd,
+        "ends": ends,
+    }
 
 
 def check(hostvars, gateway_names):
@@ -735,30 +878,40 @@ def plan(hostvars, gateway_names):
     pools = _transfer_pools(settings, problems)
     if_id_base = settings["routevpn_if_id_base"]
 
-    _check_unique(gateways, problems)
-    _check_overlaps(sites, pools, gateways, problems)
-    if any(gw.auth == "psk" for gw in gateways):
-        _check_psk_settings(settings, inputs, names, problems)
+    externals = [_external_gateway(peer)
+                 for peer in read_external_peers(settings.get("routevpn_external_peers"), sites, problems)]
+    for ext in externals:
+        if ext.name in hostvars:
+            problems.add("all", ext.external.label("name"), "%s is also an inventory host; an external peer is "
+                         "one Ansible never connects to" % ext.name)
+
+    _check_unique(gateways + externals, problems)
+    _check_overlaps(sites, pools, gateways + externals, problems)
 
     planned = [gw for gw in gateways
                if gw.gateway_id is not None and gw.site is not None and gw.public and gw.interface_prefix]
+    pairs = [(gw_a, gw_b) for i, gw_a in enumerate(planned) for gw_b in planned[i + 1:] if gw_a.site != gw_b.site]
+    pairs += _external_pairs(externals, gateways, planned, problems)
     links = []
-    for i, gw_a in enumerate(planned):
-        for gw_b in planned[i + 1:]:
-            if gw_a.site == gw_b.site:
-                continue
-            lo, hi = sorted((gw_a, gw_b), key=lambda gw: gw.gateway_id)
-            if lo.gateway_id == hi.gateway_id:
-                continue  # reported as a duplicate id already
-            index = link_index(lo.gateway_id, hi.gateway_id)
-            links.append({
-                "name": link_name(lo.gateway_id, hi.gateway_id),
-                "index": index,
-                "gateways": [lo.name, hi.name],
-                "if_id": None if if_id_base is None else if_id_base + index,
-                "_ends": (lo, hi),
-            })
+    for gw_a, gw_b in pairs:
+        lo, hi = sorted((gw_a, gw_b), key=lambda gw: gw.gateway_id)
+        if lo.gateway_id == hi.gateway_id:
+            continue  # reported as a duplicate id already
+        index = link_index(lo.gateway_id, hi.gateway_id)
+        links.append({
+            "name": link_name(lo.gateway_id, hi.gateway_id),
+            "index": index,
+            "gateways": [lo.name, hi.name],
+            "if_id": None if if_id_base is None else if_id_base + index,
+            "external": next((gw.name for gw in (lo, hi) if gw.external), None),
+            "_ends": (lo, hi),
+        })
     links.sort(key=lambda link: link["index"])
+    _check_inside_networks(links, sites, pools, problems)
+    # The master is needed unless every pre-shared key is one an external peer's operator gave.
+    psk_links = [link for link in links if all(gw.auth == "psk" for gw in link["_ends"])]
+    if any(gw.auth == "psk" for gw in gateways) and not (psk_links and all(_given_psk(link) for link in psk_links)):
+        _check_psk_settings(settings, inputs, names, problems)
 
     usable_pools = dict((family, pool) for family, pool in pools.items() if pool.check(links, problems))
     _check_links(links, problems)
@@ -766,10 +919,12 @@ def plan(hostvars, gateway_names):
     _check_overrides(settings, links, problems)
     if problems:
         raise PlanError(problems.items)
+    external_ends = dict((ext.name, []) for ext in externals)
 
     hosts = dict((gw.name, []) for gw in gateways)
     for link in links:
-        lo, hi = link.pop("_ends")
+        lo, hi = link["_ends"]
+        psk_given = _given_psk(link)
         family = "ipv6" if "ipv6" in lo.public and "ipv6" in hi.public else "ipv4"
         pairs = {}
         for version, pool in usable_pools.items():
@@ -780,15 +935,20 @@ def plan(hostvars, gateway_names):
                 (ipaddress.ip_interface((first, subnet.prefixlen)), second),
                 (ipaddress.ip_interface((second, subnet.prefixlen)), first),
             )
+        pairs.update(_given_inside(link, lo, hi))
+        del link["_ends"]
         for version in ("v6", "v4"):
             link.setdefault("transfer_" + version, None)
         link["ike_family"] = family
         link["ends"] = [
-            _end(lo, hi, link, sites, family, dict((v, p[0]) for v, p in pairs.items())),
-            _end(hi, lo, link, sites, family, dict((v, p[1]) for v, p in pairs.items())),
+            _end(lo, hi, link, sites, family, dict((v, p[0]) for v, p in pairs.items()), psk_given),
+            _end(hi, lo, link, sites, family, dict((v, p[1]) for v, p in pairs.items()), psk_given),
         ]
         for end in link["ends"]:
-            hosts[end["gateway"]].append(end)
+            if end["gateway"] in hosts:
+                hosts[end["gateway"]].append(end)
+            else:
+                external_ends[end["gateway"]].append(end)
 
     return {
         "version": PLAN_VERSION,
@@ -799,6 +959,7 @@ def plan(hostvars, gateway_names):
                 "prefixes_v4": [str(p) for p in site.prefixes if p.version == 4],
                 "prefixes_v6": [str(p) for p in site.prefixes if p.version == 6],
                 "gateways": sorted(gw.name for gw in gateways if gw.site == site.name),
+                "external_peers": sorted(ext.name for ext in externals if ext.site == site.name),
             })
             for site in sites.values()
         ),
@@ -822,6 +983,8 @@ def plan(hostvars, gateway_names):
             })
             for gw in gateways
         ),
+        "external_peers": dict((ext.name, _external_record(ext, sites, external_ends[ext.name]))
+                               for ext in externals),
         "links": links,
         "hosts": hosts,
     }
@@ -848,14 +1011,14 @@ def _check_unique(gateways, problems):
                 else value
             if attribute == "router_id" and not (gw.router_id_explicit or owner[key].router_id_explicit):
                 continue  # both derived from one gateway id: reported once, as that id
-            problems.add(gw.name, variable, "%s is already used by %s" % (value, owner[key].name))
+            problems.add(*gw.label(variable), message="%s is already used by %s" % (value, owner[key].name))
             if attribute == "gateway_id":
                 gw.gateway_id = None
     owner = {}
     for gw in gateways:
         for address in gw.public.values():
             if address in owner:
-                problems.add(gw.name, "routevpn_public_address", "%s is already the address of %s"
+                problems.add(*gw.label("routevpn_public_address"), message="%s is already the address of %s"
                              % (address, owner[address]))
             else:
                 owner[address] = gw.name
@@ -891,6 +1054,10 @@ def _check_overrides(settings, links, problems):
         elif not isinstance(overrides[name], str) or len(overrides[name]) < PSK_MIN_LENGTH:
             problems.add("all", "routevpn_psk_overrides", "the secret of link %s is not a string of at least %d "
                          "characters" % (name, PSK_MIN_LENGTH))
+    for link in links:
+        if link["name"] in overrides and _given_psk(link):
+            problems.add("all", "routevpn_psk_overrides", "link %s has a psk given in routevpn_external_peers[%s]"
+                         ".tunnels; set it in one place" % (link["name"], link["external"]))
 
 
 _IDENTITY_KINDS_OF_LIBRESWAN = ("dns", "email")
@@ -906,7 +1073,13 @@ def _check_links(links, problems):
                          "no address family in common (%s is %s, %s is %s); give one of them an address of the "
                          "other's family" % (lo.name, "/".join(sorted(lo.public)), hi.name,
                                              "/".join(sorted(hi.public))))
-        if lo.auth and hi.auth and lo.auth != hi.auth:
+        if link["external"] and lo.auth != hi.auth:
+            managed = hi if lo.external else lo
+            problems.add(managed.name, "routevpn_auth", "link %s joins it to the external peer %s, which "
+                         "authenticates with a pre-shared key; set routevpn_auth: psk here, or leave the peer "
+                         "out of this gateway's links (routevpn_external_peers[%s].gateways)"
+                         % (link["name"], link["external"], link["external"]))
+        elif lo.auth and hi.auth and lo.auth != hi.auth:
             # Each end's configuration names one method for both sides: a psk
             # end would wait for a PSK the certificate end never sends.
             problems.add(pair, "routevpn_auth", "link %s joins %s (%s) and %s (%s); both ends of a link must use "
@@ -916,7 +1089,7 @@ def _check_links(links, problems):
             # IP address or DN would be another ID type on the strongSwan end.
             for gw in (lo, hi):
                 if gw.ike_id_kind and gw.ike_id_kind not in _IDENTITY_KINDS_OF_LIBRESWAN:
-                    problems.add(gw.name, "routevpn_ike_id", "%s is an %s identity, but link %s has a libreswan "
+                    problems.add(*gw.label("routevpn_ike_id"), message="%s is an %s identity, but link %s has a libreswan "
                                  "end, whose identities are DNS names or user@DNS names"
                                  % (shown(gw.ike_id), "IP" if gw.ike_id_kind == "ip" else "X.500 DN", link["name"]))
         if link["if_id"] is None:
@@ -925,6 +1098,8 @@ def _check_links(links, problems):
             problems.add("all", "routevpn_if_id_base", "link %s: if_id %d exceeds %d; lower routevpn_if_id_base"
                          % (link["name"], link["if_id"], IF_ID_MAX))
         for gw, peer in ((lo, hi), (hi, lo)):
+            if gw.external:
+                continue  # the peer's own device is its operator's (rendered: an st0 unit, a vti)
             if link["if_id"] in gw.reserved_if_ids:
                 problems.add(gw.name, "routevpn_reserved_if_ids", "if_id %d is reserved here but link %s "
                              "(to %s) is allocated it; change routevpn_if_id_base"
