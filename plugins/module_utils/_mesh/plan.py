@@ -1089,8 +1089,9 @@ def _check_links(links, problems):
             # IP address or DN would be another ID type on the strongSwan end.
             for gw in (lo, hi):
                 if gw.ike_id_kind and gw.ike_id_kind not in _IDENTITY_KINDS_OF_LIBRESWAN:
-                    problems.add(*gw.label("routevpn_ike_id"), message="%s is an %s identity, but link %s has a libreswan "
-                                 "end, whose identities are DNS names or user@DNS names"
+                    problems.add(*gw.label("routevpn_ike_id"),
+                                 message="%s is an %s identity, but link %s has a libreswan end, whose identities "
+                                 "are DNS names or user@DNS names"
                                  % (shown(gw.ike_id), "IP" if gw.ike_id_kind == "ip" else "X.500 DN", link["name"]))
         if link["if_id"] is None:
             continue
