@@ -12,7 +12,7 @@ from ansible.errors import AnsibleFilterError
 from jinja2 import Undefined
 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import Untemplatable
-from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import PlanError, link_psk, plan
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import PlanError, given_psk, link_psk, plan
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.rotation import RotationInputError, reauth_steps
 
 _VARIABLE_PREFIX = "routevpn_"
@@ -110,12 +110,20 @@ def mesh_planning(hostvars, gateway_names):
         return {"plan": None, "problems": exc.problems}
 
 
-def mesh_link_psk(master, link, overrides=None):
+def mesh_link_psk(master, link, overrides=None, external_peers=None, end=None):
+    """The PSK of ``link``; with ``external_peers`` and the ``end``, the one a peer's operator gave wins."""
     if overrides is not None and not isinstance(overrides, Mapping):
         raise AnsibleFilterError("mesh_link_psk: overrides must map link names to secrets")
+    given = None
+    if external_peers and end:
+        try:
+            given = given_psk(_plain(external_peers), str(end.get("peer")), str(end.get("gateway")))
+        except _NotTemplated as exc:
+            raise AnsibleFilterError("mesh_link_psk: routevpn_external_peers could not be templated: %s" % exc)
     try:
         return link_psk(None if master is None else str(master), str(link),
-                        {str(k): str(v) for k, v in (overrides or {}).items()})
+                        {str(k): str(v) for k, v in (overrides or {}).items()},
+                        None if given is None else str(given))
     except ValueError as exc:
         raise AnsibleFilterError("mesh_link_psk: %s" % exc)
 

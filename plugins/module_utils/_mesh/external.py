@@ -61,6 +61,7 @@ class ExternalPeer(object):
         self.esp_proposals = list(DEFAULT_ESP_PROPOSALS)
         self.dpd_delay = 10
         self.bfd = False
+        self.custom_proposals = False
 
     def label(self, key=None):
         """The variable a problem names: routevpn_external_peers[NAME].key."""
@@ -230,6 +231,7 @@ def read_external_peers(raw, sites, problems):
                 value = _proposals(spec[key], peer, key, problems)
                 if value is not None:
                     setattr(peer, key, value)
+                    peer.custom_proposals = True
         if spec.get("dpd_delay") is not None:
             try:
                 peer.dpd_delay = as_int(spec["dpd_delay"], 1, 3600, "seconds")

@@ -86,8 +86,11 @@ def derive_psk(master, name):
     return base64.b64encode(digest).decode("ascii")
 
 
-def link_psk(master, name, overrides=None):
-    """The PSK of link ``name``: an explicit override wins over the derived key."""
+def link_psk(master, name, overrides=None, given=None):
+    """The PSK of link ``name``: the one an external peer's operator gave, else an explicit override, else the
+    derived key."""
+    if given:
+        return given
     if overrides and name in overrides:
         return overrides[name]
     if not master:
@@ -741,6 +744,15 @@ def _end(gw, peer, link, sites, family, pools_addresses, psk_given=False):
     return end
 
 
+def given_psk(external_peers, peer, gateway):
+    """The pre-shared key routevpn_external_peers gives for the tunnel between ``peer`` and ``gateway``, or None."""
+    for spec in external_peers or []:
+        if isinstance(spec, dict) and spec.get("name") == peer:
+            tunnel = (spec.get("tunnels") or {}).get(gateway) or {}
+            return tunnel.get("psk") if isinstance(tunnel, dict) else None
+    return None
+
+
 def _external_pairs(externals, gateways, planned, problems):
     """(external, managed gateway) for each link of an external peer: its ``gateways``, or every gateway of every
     other site; a listed gateway of its own site, or not in the inventory's gateways, is a problem."""
@@ -764,6 +776,12 @@ def _external_pairs(externals, gateways, planned, problems):
                                  "sites" % (name, ext.site))
                 elif gw in planned:
                     targets.append(gw)
+        if peer.custom_proposals:
+            for gw in targets:
+                if gw.ike_daemon == "libreswan":
+                    problems.add("all", peer.label("ike_proposals"), "set, but %s (a link of this peer) runs "
+                                 "libreswan, whose proposals are its routevpn_libreswan_ike and routevpn_libreswan_esp "
+                                 "(libreswan's syntax): set those on %s instead" % (gw.name, gw.name))
         for name in sorted(set(peer.tunnels) - set(gw.name for gw in targets)):
             if name in by_name and (peer.gateways is None or name in peer.gateways) and by_name[name] not in planned:
                 continue  # that gateway's own problem is reported
