@@ -234,6 +234,8 @@ def _external_gateway(peer):
     gw.external = peer
     gw.site, gw.gateway_id, gw.public = peer.site, peer.gateway_id, dict(peer.public)
     gw.ike_id, gw.ike_id_kind, gw.auth = peer.ike_id, peer.ike_id_kind, "psk"
+    if gw.gateway_id is not None:
+        gw.router_id = str(ipaddress.IPv4Address(gw.gateway_id))  # for its BGP, as a gateway's default
     return gw
 
 
@@ -856,6 +858,9 @@ def _external_record(ext, sites, ends):
         "gateway_id": ext.gateway_id,
         "asn": sites[ext.site].asn,
         "public_addresses": [str(ext.public[f]) for f in ("ipv6", "ipv4") if f in ext.public],
+        "router_id": ext.router_id,
+        "prefixes_v4": [str(p) for p in sites[ext.site].prefixes if p.version == 4],
+        "prefixes_v6": [str(p) for p in sites[ext.site].prefixes if p.version == 6],
         "ike_id": ext.ike_id,
         "ike_proposals": list(peer.ike_proposals),
         "esp_proposals": list(peer.esp_proposals),
