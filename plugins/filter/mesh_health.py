@@ -67,7 +67,7 @@ def mesh_health(ends, sites=None, swanctl=None, policies=None, birdc=None, route
         raise AnsibleFilterError("mesh_health: %s" % exc)
 
 
-def mesh_health_cross_check(rows, verified=None):
+def mesh_health_cross_check(rows, verified=None, external=None):
     if not isinstance(rows, (list, tuple)) or not all(isinstance(row, Mapping) for row in rows):
         raise AnsibleFilterError("mesh_health_cross_check: the input must be the rows of mesh_health of every "
                                  "gateway, in one list")
@@ -75,7 +75,8 @@ def mesh_health_cross_check(rows, verified=None):
                                  not all(isinstance(name, str) for name in verified)):
         raise AnsibleFilterError("mesh_health_cross_check: verified must be a list of gateway names")
     try:
-        return cross_check([dict(row) for row in rows], verified=None if verified is None else list(verified))
+        return cross_check([dict(row) for row in rows], verified=None if verified is None else list(verified),
+                           external=[str(name) for name in (external or [])])
     except KeyError as exc:
         raise AnsibleFilterError("mesh_health_cross_check: a row lacks %s; give it the rows of mesh_health" % exc)
 

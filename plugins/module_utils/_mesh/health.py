@@ -723,7 +723,7 @@ def _agreement(row, other):
     return problems
 
 
-def cross_check(rows, verified=None):
+def cross_check(rows, verified=None, external=()):
     """Every gateway's rows, each end judged against its peer's end as well.
 
     rows: link_health's rows of every gateway that reported; verified: the
@@ -733,6 +733,8 @@ def cross_check(rows, verified=None):
     one end's kernel is an inbound SA of the other's, and (strongSwan on both
     ends) both list the same IKE_SA SPIs.  An end whose peer is not verified
     by this run (``--limit``) is ``not verified``: neither healthy nor down.
+    An end whose peer is ``external`` (routevpn_external_peers: nobody reads
+    that side) is judged alone, and says so (``external``).
     Returns new rows with ``status`` (``ok``, ``DOWN``, ``not verified``),
     ``ok``, ``problems`` and ``unverified`` (why not, or None).
     """
@@ -744,7 +746,10 @@ def cross_check(rows, verified=None):
         row = dict(row)
         problems, unverified = list(row["problems"]), None
         link, peer = row["link"], row["peer"]
-        if peer not in verified:
+        row["external"] = peer in external
+        if row["external"]:
+            pass  # the peer's side is its operator's: this end's own checks are all there is
+        elif peer not in verified:
             unverified = "peer %s is not verified by this run (outside --limit)" % peer
         elif peer not in reported:
             problems.append("link %s: peer %s did not report" % (link, peer))
@@ -842,8 +847,10 @@ def health_table(rows):
             lines.append("%s -> %s: not verified: %s" % (row["gateway"], row["peer"], row["unverified"]))
     healthy = sum(1 for row in rows if _status(row) == "ok")
     unverified = sum(1 for row in rows if _status(row) == "not verified")
-    lines.append("%d of %d link ends healthy%s" % (
-        healthy, len(rows), ", %d not verified (peer outside this run)" % unverified if unverified else ""))
+    external = sum(1 for row in rows if row.get("external"))
+    lines.append("%d of %d link ends healthy%s%s" % (
+        healthy, len(rows), ", %d not verified (peer outside this run)" % unverified if unverified else "",
+        ", %d to external peers (judged by their Linux end alone)" % external if external else ""))
     return lines
 
 

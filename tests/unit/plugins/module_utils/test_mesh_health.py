@@ -438,6 +438,15 @@ def test_a_peer_outside_the_limit_is_not_verified_neither_healthy_nor_down():
     assert down["status"] == "DOWN"
 
 
+def test_an_end_to_an_external_peer_is_judged_alone_and_says_so():
+    """Nobody reads an external peer's side (routevpn_external_peers): the Linux end's own checks decide."""
+    (row,) = cross_check([pair_end("up", "v1-1")], verified=["v1-1"], external=["v2-1"])
+    assert (row["status"], row["ok"], row["external"], row["unverified"]) == ("ok", True, True, None)
+    assert health_table([row])[-1] == "1 of 1 link ends healthy, 1 to external peers (judged by their Linux end alone)"
+    (down,) = cross_check([pair_end("restarted", "v1-1")], verified=["v1-1"], external=["v2-1"])
+    assert down["status"] == "DOWN" and down["external"] is True
+
+
 def test_without_the_kernel_sas_the_spis_are_not_compared():
     """An older run (policies only) or a failed xfrm_policy_facts: the IKE daemons still must agree."""
     rows = [pair_end("up", gateway) for gateway in ("v1-1", "v2-1")]
