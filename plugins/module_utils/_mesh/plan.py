@@ -603,9 +603,9 @@ def _check_overlaps(sites, pools, gateways, problems):
         for address in gw.public.values():
             for pool in pools.values():
                 if address in pool.network:
-                    problems.add(*gw.label("routevpn_public_address"), message=
-                                 "%s is inside the transfer pool %s (%s); IKE would be routed into the tunnels it "
-                                 "carries" % (address, pool.network, pool.variable))
+                    problems.add(*gw.label("routevpn_public_address"),
+                                 message="%s is inside the transfer pool %s (%s); IKE would be routed into the "
+                                 "tunnels it carries" % (address, pool.network, pool.variable))
         for ifname, address in gw.lan_networks:
             for pool in pools.values():
                 if address.network.overlaps(pool.network):
