@@ -11,6 +11,12 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 from jinja2 import Undefined
 
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.external_config import (
+    FILE_NAME,
+    ExternalConfigError,
+    file_name,
+    render,
+)
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import Untemplatable
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import PlanError, given_psk, link_psk, plan
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.rotation import RotationInputError, reauth_steps
@@ -128,6 +134,90 @@ def mesh_link_psk(master, link, overrides=None, external_peers=None, end=None):
         raise AnsibleFilterError("mesh_link_psk: %s" % exc)
 
 
+def _external_record(function, mesh_plan_, name):
+    """(plan, record) of external peer ``name``; AnsibleFilterError naming it when the plan has none."""
+    try:
+        plan_ = _plain(mesh_plan_)
+    except _NotTemplated as exc:
+        raise AnsibleFilterError("%s: the plan could not be templated: %s" % (function, exc))
+    if not isinstance(plan_, Mapping) or not isinstance(plan_.get("external_peers"), Mapping):
+        raise AnsibleFilterError("%s: the input must be the mesh plan (routevpn_mesh_plan)" % function)
+    if name not in plan_["external_peers"]:
+        raise AnsibleFilterError("%s: routevpn_external_peers[%s]: not a peer of the plan (it has: %s)"
+                                 % (function, name, ", ".join(sorted(plan_["external_peers"])) or "none"))
+    return plan_, plan_["external_peers"][name]
+
+
+def _external_psks(function, name, record, psk_master, overrides, external_peers):
+    """{link: pre-shared key} of the peer's links, as the Linux ends derive them (plan.link_psk)."""
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise AnsibleFilterError("%s: overrides must map link names to secrets" % function)
+    try:
+        peers = _plain(external_peers) if external_peers else []
+    except _NotTemplated as exc:
+        raise AnsibleFilterError("%s: routevpn_external_peers could not be templated: %s" % (function, exc))
+    psks = {}
+    for end in record.get("ends") or []:
+        given = given_psk(peers, name, str(end.get("peer")))
+        try:
+            psks[str(end.get("link"))] = link_psk(
+                None if psk_master is None else str(psk_master), str(end.get("link")),
+                {str(k): str(v) for k, v in (overrides or {}).items()}, None if given is None else str(given))
+        except ValueError as exc:
+            raise AnsibleFilterError("%s: routevpn_external_peers[%s]: %s" % (function, name, exc))
+    return psks
+
+
+def _external_text(function, mesh_plan_, name, psk_master, overrides, external_peers):
+    plan_, record = _external_record(function, mesh_plan_, name)
+    psks = _external_psks(function, name, record, psk_master, overrides, external_peers)
+    try:
+        return render(record, name, psks, sites=plan_.get("sites"),
+                      transfer_pools=[plan_.get("transfer_pool_v4"), plan_.get("transfer_pool_v6")])
+    except ExternalConfigError as exc:
+        raise AnsibleFilterError("%s: %s" % (function, exc))
+
+
+def mesh_external_config(mesh_plan_, name, psk_master=None, overrides=None, external_peers=None):
+    """The configuration of external peer ``name`` for its operator (module_utils/_mesh/external_config.py)."""
+    return _external_text("mesh_external_config", mesh_plan_, str(name), psk_master, overrides, external_peers)
+
+
+def mesh_external_files(mesh_plan_, found=None, psk_master=None, overrides=None, external_peers=None):
+    """``{write: [{name, file}], remove: [file], problems: [...]}`` for routevpn_external_peers_dir.
+
+    ``found`` lists the names of the files in the directory; a file named
+    like a peer's (NAME.junos.conf, NAME.vyos.conf, NAME.txt) that the plan
+    does not write is to be removed.  ``problems`` holds, for each peer whose
+    configuration cannot be rendered, why (never a secret): a play stops on
+    them before it writes a file with no_log.
+    """
+    try:
+        plan_ = _plain(mesh_plan_)
+    except _NotTemplated as exc:
+        raise AnsibleFilterError("mesh_external_files: the plan could not be templated: %s" % exc)
+    if not isinstance(plan_, Mapping) or not isinstance(plan_.get("external_peers"), Mapping):
+        raise AnsibleFilterError("mesh_external_files: the input must be the mesh plan (routevpn_mesh_plan)")
+    if found is not None and (isinstance(found, str) or not isinstance(found, (list, tuple))):
+        raise AnsibleFilterError("mesh_external_files: found must be a list of file names")
+    write, problems = [], []
+    for name in sorted(plan_["external_peers"]):
+        record = plan_["external_peers"][name]
+        try:
+            write.append({"name": name, "file": file_name(name, record.get("platform") if isinstance(record, Mapping)
+                                                          else None)})
+        except ExternalConfigError as exc:
+            raise AnsibleFilterError("mesh_external_files: %s" % exc)
+        try:
+            _external_text("mesh_external_config", plan_, name, psk_master, overrides, external_peers)
+        except AnsibleFilterError as exc:
+            problems.append(str(exc))
+    planned = set(item["file"] for item in write)
+    remove = sorted(str(found_name) for found_name in found or []
+                    if FILE_NAME.match(str(found_name)) and str(found_name) not in planned)
+    return {"write": write, "remove": remove, "problems": problems}
+
+
 def mesh_reauth(mesh_plan_, hostvars, active):
     """{host: {reauth, settled, waiting}}: who re-authenticates which link (module_utils/_mesh/rotation.py)."""
     if not isinstance(hostvars, Mapping):
@@ -155,5 +245,7 @@ class FilterModule(object):
             "mesh_plan": mesh_plan,
             "mesh_planning": mesh_planning,
             "mesh_link_psk": mesh_link_psk,
+            "mesh_external_config": mesh_external_config,
+            "mesh_external_files": mesh_external_files,
             "mesh_reauth": mesh_reauth,
         }

@@ -502,6 +502,10 @@ RULES = _rules(
          why="one CA issues every gateway's certificate"),
     Rule("routevpn_pki_dir", Path(home=True), scope=MESH, default="~/.routevpn-mesh/pki", roles=("pki",),
          why="the CA's directory on the controller"),
+    # playbooks/mesh.yml writes each external peer's configuration there (plugins/filter/mesh.py).
+    Rule("routevpn_external_peers_dir", Path(home=True), scope=MESH, default="~/.routevpn-mesh/external-peers",
+         roles=("mesh.yml",), why="the rendered configurations of routevpn_external_peers on the controller "
+         "(mode 0700, files 0600: they hold pre-shared keys)"),
     Rule("routevpn_pki_ca_common_name", ONE_LINE, scope=MESH, default="routevpn.mesh CA", roles=("pki",),
          why="the CA certificate's subject (X.520: at most 64 characters)"),
     Rule("routevpn_pki_ca_not_after", PKI_TIME, scope=MESH, default="+3650d", roles=("pki",), why="CA validity"),
