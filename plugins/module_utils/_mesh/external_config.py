@@ -71,7 +71,7 @@ import ipaddress
 import re
 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh import conf_text
-from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import RULES, ike_id_kind
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import ike_id_kind
 
 PLATFORMS = ("junos", "vyos", "generic")
 FILE_SUFFIXES = {"junos": "junos.conf", "vyos": "vyos.conf", "generic": "txt"}
@@ -80,24 +80,14 @@ FILE_NAME = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,62})\.(?P<suffix>
 
 VARIABLE = "routevpn_external_peers"
 
-# ------------------------------------------------------------------ the mesh's defaults
-# The Linux ends' settings the peer must match; per gateway in the inventory, their defaults here (one place:
-# inputs.RULES).  The plan does not carry a gateway's own values.
-_DURATION = re.compile(r"^([0-9]+)([smhd]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _seconds(text):
-    match = _DURATION.match(str(text))
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
-
-IKE_LIFETIME = _seconds(RULES["routevpn_strongswan_ike_rekey_time"].default)
-CHILD_LIFETIME = _seconds(RULES["routevpn_strongswan_child_rekey_time"].default)
-BGP_HOLD_TIME = RULES["routevpn_bird_hold_time"].default
-BGP_KEEPALIVE = RULES["routevpn_bird_keepalive_time"].default
-BFD_INTERVAL_MS = RULES["routevpn_bfd_interval_ms"].default
-BFD_MULTIPLIER = RULES["routevpn_bfd_multiplier"].default
+# ------------------------------------------------------------------ the Linux ends' timers
+# The timers each end of the record carries: the Linux gateway's, which starts and re-keys the link.
+_TIMERS = (("ike_lifetime", 1, 315360000, "the IKE SA lifetime, s"),
+           ("child_lifetime", 1, 315360000, "the CHILD SA lifetime, s"),
+           ("bgp_hold_time", 0, 65535, "BGP's hold time, s"),
+           ("bgp_keepalive_time", 1, 65535, "BGP's keepalive time, s"),
+           ("bfd_interval_ms", 10, 60000, "BFD's interval, ms"),
+           ("bfd_multiplier", 1, 255, "BFD's multiplier"))
 
 # ------------------------------------------------------------------ strongSwan's proposal keywords
 # keyword -> (transform type, canonical keyword); "aead" is an encryption algorithm with its own integrity.
@@ -415,6 +405,11 @@ def _links(peer, record, psks, platform):
             link.children.append((_name(peer, child.get("name"), where + ".children.name"),
                                   [str(_network(peer, s, where + ".children.traffic_selectors")) for s in selectors]))
         link.if_id = end.get("if_id")
+        link.timers = dict((key, _int(peer, end.get(key), "%s.%s" % (where, key), low, high))
+                           for key, low, high, _what in _TIMERS)
+        link.bfd = end.get("bfd")
+        if not isinstance(link.bfd, bool):
+            raise peer.error(where + ".bfd", "%s is not true or false" % conf_text._shown(link.bfd))  # pylint: disable=protected-access
         link.psk_given = bool(end.get("psk_given"))
         link.psk = _secret(peer, psks, link.name, platform)
         links.append(link)
@@ -444,12 +439,10 @@ class _Context(object):
         self.esp = _proposals(peer, record.get("esp_proposals"), "esp")
         self.pfs = _pfs_group(peer, self.esp)
         self.dpd = _int(peer, record.get("dpd_delay"), "dpd_delay", 1, 3600)
-        self.bfd = record.get("bfd")
-        if not isinstance(self.bfd, bool):
-            raise peer.error("bfd", "%s is not true or false" % conf_text._shown(self.bfd))  # pylint: disable=protected-access
         self.own = dict((family, [_network(peer, p, "prefixes_" + family) for p in record.get("prefixes_" + family)
                                   or []]) for family in ("v4", "v6"))
         self.links = _links(peer, record, psks, platform)
+        self.bfd = any(link.bfd for link in self.links)
         self.sites = {}
         for site_name in sorted(set(link.site for link in self.links)):
             spec = (sites or {}).get(site_name)
@@ -467,6 +460,20 @@ class _Context(object):
             family = "v%d" % network.version
             if not any(network.subnet_of(known) for known in self.never[family][1:]):
                 self.never[family].append(network)
+
+
+    def shared(self, key, links=None):
+        """A timer ``key`` the platform holds once for several links (a Junos proposal, a VyOS group): every one
+        of ``links`` (default: all) must run it alike, or the peer cannot be given one value."""
+        links = self.links if links is None else links
+        values = dict((link.gateway, link.bfd if key == "bfd" else link.timers[key]) for link in links)
+        if len(set(values.values())) > 1:
+            what = dict((k, w) for k, _low, _high, w in _TIMERS).get(key, key)
+            raise self.peer.error("ends", "%s differs between the Linux gateways it peers with (%s), and %s holds "
+                                  "one for all of them: set it alike on those gateways"
+                                  % (what, ", ".join("%s %s" % item for item in sorted(values.items())),
+                                     self.platform))
+        return list(values.values())[0]
 
 
 # ------------------------------------------------------------------ junos
@@ -509,7 +516,7 @@ def _junos_proposals(ctx):
             raise peer.error(where, "proposal %r: Junos derives the PRF from the cipher or the authentication "
                              "algorithm (%s here) and cannot take %s beside it" % (proposal.text, implied,
                                                                                    proposal.prf))
-        statements.append("lifetime-seconds %d" % IKE_LIFETIME)
+        statements.append("lifetime-seconds %d" % ctx.shared("ike_lifetime"))
         ike.append(("proposal routevpn-ike-%d" % number, statements))
     for number, proposal in enumerate(ctx.esp, 1):
         where = "esp_proposals"
@@ -521,7 +528,7 @@ def _junos_proposals(ctx):
                                                             where, "junos", proposal, "encryption"))
         if proposal.esn is not None:
             _mapped(peer, JUNOS["esn"], proposal.esn, where, "junos", proposal, "sequence number option")
-        statements.append("lifetime-seconds %d" % CHILD_LIFETIME)
+        statements.append("lifetime-seconds %d" % ctx.shared("child_lifetime"))
         esp.append(("proposal routevpn-esp-%d" % number, statements))
     pfs = None
     if ctx.pfs is not None:
@@ -625,21 +632,23 @@ def _render_junos(ctx):
 
     groups = []
     for family, junos_family in (("v6", "inet6"), ("v4", "inet")):
-        neighbors = []
+        neighbors, grouped = [], []
         for link in ctx.links:
             for session_family, _local, neighbor in link.sessions:
                 if session_family != family:
                     continue
+                grouped.append(link)
                 statements = ["description \"link %s, %s\"" % (link.name, link.gateway), "peer-as %d" % link.peer_asn,
                               "import routevpn-from-%s" % link.site]
                 neighbors.append(("neighbor %s" % neighbor, statements))
         if not neighbors:
             continue
         group = ["type external", ("family " + junos_family, ["unicast"]), "local-as %d" % ctx.asn,
-                 "hold-time %d" % BGP_HOLD_TIME, "multipath", "export routevpn-to-mesh"]
-        if ctx.bfd:
-            group.append(("bfd-liveness-detection", ["minimum-interval %d" % BFD_INTERVAL_MS,
-                                                     "multiplier %d" % BFD_MULTIPLIER]))
+                 "hold-time %d" % ctx.shared("bgp_hold_time", grouped), "multipath", "export routevpn-to-mesh"]
+        if ctx.shared("bfd", grouped):
+            group.append(("bfd-liveness-detection", [
+                "minimum-interval %d" % ctx.shared("bfd_interval_ms", grouped),
+                "multiplier %d" % ctx.shared("bfd_multiplier", grouped)]))
         groups.append(("group routevpn-" + family, group + neighbors))
 
     config = [
@@ -693,7 +702,7 @@ def _render_vyos(ctx):
     put("vpn ipsec options disable-route-autoinstall")
     ike = "vpn ipsec ike-group ROUTEVPN-IKE"
     put(ike + " key-exchange", "ikev2")
-    put(ike + " lifetime", IKE_LIFETIME)
+    put(ike + " lifetime", ctx.shared("ike_lifetime"))
     put(ike + " disable-mobike")
     put(ike + " close-action", "none")
     put(ike + " dead-peer-detection action", "clear")
@@ -709,7 +718,7 @@ def _render_vyos(ctx):
         put(path + " prf", _mapped(peer, VYOS["prf"], proposal.prf, where, "vyos", proposal, "PRF"))
         put(path + " dh-group", _mapped(peer, VYOS["dh"], proposal.dh, where, "vyos", proposal, "key exchange"))
     esp = "vpn ipsec esp-group ROUTEVPN-ESP"
-    put(esp + " lifetime", CHILD_LIFETIME)
+    put(esp + " lifetime", ctx.shared("child_lifetime"))
     put(esp + " mode", "tunnel")
     put(esp + " pfs", "disable" if ctx.pfs is None else "dh-group" + _mapped(
         peer, VYOS["dh"], ctx.pfs, "esp_proposals", "vyos", ctx.esp[0], "key exchange (PFS)"))
@@ -764,15 +773,15 @@ def _render_vyos(ctx):
             path = "protocols bgp neighbor %s" % neighbor
             put(path + " description", "routevpn.mesh link %s, %s" % (link.name, link.gateway))
             put(path + " remote-as", link.peer_asn)
-            put(path + " timers holdtime", BGP_HOLD_TIME)
-            put(path + " timers keepalive", BGP_KEEPALIVE)
+            put(path + " timers holdtime", link.timers["bgp_hold_time"])
+            put(path + " timers keepalive", link.timers["bgp_keepalive_time"])
             put(path + " address-family %s route-map import" % afi, "ROUTEVPN-FROM-%s" % link.site)
             put(path + " address-family %s route-map export" % afi, "ROUTEVPN-TO-MESH")
-            if ctx.bfd:
+            if link.bfd:
                 put(path + " bfd")
-                put("protocols bfd peer %s interval transmit" % neighbor, BFD_INTERVAL_MS)
-                put("protocols bfd peer %s interval receive" % neighbor, BFD_INTERVAL_MS)
-                put("protocols bfd peer %s interval multiplier" % neighbor, BFD_MULTIPLIER)
+                put("protocols bfd peer %s interval transmit" % neighbor, link.timers["bfd_interval_ms"])
+                put("protocols bfd peer %s interval receive" % neighbor, link.timers["bfd_interval_ms"])
+                put("protocols bfd peer %s interval multiplier" % neighbor, link.timers["bfd_multiplier"])
     return _header(ctx, "#", [
         "Paste it into configure mode (VyOS 1.4), then commit and save.",
         "The Linux gateways start and re-key every tunnel: connection-type none only loads each peer here.",
@@ -872,8 +881,8 @@ def _render_generic(ctx):
         for proposal in ctx.esp:
             row("ESP proposal", "%s = %s" % (proposal.text, _describe(proposal)))
         row("PFS group", _IANA[ctx.pfs] if ctx.pfs else "none")
-        row("IKE SA lifetime", "%d s (the Linux end re-keys)" % IKE_LIFETIME)
-        row("CHILD SA lifetime", "%d s (the Linux end re-keys)" % CHILD_LIFETIME)
+        row("IKE SA lifetime", "%d s (the Linux end re-keys)" % link.timers["ike_lifetime"])
+        row("CHILD SA lifetime", "%d s (the Linux end re-keys)" % link.timers["child_lifetime"])
         row("Dead peer detection", "every %d s" % ctx.dpd)
         for name, selectors in link.children:
             row("CHILD SA %s" % name, "traffic selectors %s both ways (route-based: the tunnel interface "
@@ -883,10 +892,12 @@ def _render_generic(ctx):
                 mine, theirs = link.inside[family]
                 row("Inside IPv%s, this side" % family[1], mine.with_prefixlen)
                 row("Inside IPv%s, Linux side" % family[1], "%s/%d" % (theirs, mine.network.prefixlen))
-        row("BGP", "local AS %d, neighbor AS %d, hold time %d s" % (ctx.asn, link.peer_asn, BGP_HOLD_TIME))
+        row("BGP", "local AS %d, neighbor AS %d, hold time %d s, keepalive %d s" % (
+            ctx.asn, link.peer_asn, link.timers["bgp_hold_time"], link.timers["bgp_keepalive_time"]))
         for family, local, neighbor in link.sessions:
             row("BGP session IPv%s" % family[1], "from %s to neighbor %s" % (local, neighbor))
-        row("BFD", "yes (%d ms, multiplier %d)" % (BFD_INTERVAL_MS, BFD_MULTIPLIER) if ctx.bfd else "no")
+        row("BFD", "yes (%d ms, multiplier %d)" % (link.timers["bfd_interval_ms"], link.timers["bfd_multiplier"])
+            if link.bfd else "no")
         sections.append("[tunnel %s: %s <-> %s]\n%s" % (link.name, ctx.name, link.gateway, "\n".join(rows)))
     rows = []
     own = ctx.own["v4"] + ctx.own["v6"]

@@ -219,6 +219,7 @@ class _Gateway:
         self.reserved_if_ids = set()
         self.lan_networks = []  # (interface, ip_interface)
         self.external = None  # external.ExternalPeer: a peer the collection does not manage
+        self.timers = {}  # what this gateway runs its links with (_gateway_timers)
 
     def label(self, variable):
         """(where, variable) a problem of this gateway's ``variable`` names."""
@@ -226,6 +227,39 @@ class _Gateway:
             return self.name, variable
         return "all", self.external.label({"routevpn_gateway_id": "gateway_id", "routevpn_ike_id": "ike_id",
                                            "routevpn_public_address": "public_address"}.get(variable, variable))
+
+
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+# What a gateway's roles write from each variable, by IKE daemon: the lifetimes after which this end re-keys.
+_LIFETIME_VARIABLES = {
+    "strongswan": ("routevpn_strongswan_ike_rekey_time", "routevpn_strongswan_child_rekey_time"),
+    "libreswan": ("routevpn_libreswan_ike_lifetime", "routevpn_libreswan_ipsec_lifetime"),
+}
+
+
+def _seconds(duration):
+    """Seconds of a DURATION the rules have checked (4h, 90m, 3600s, 3600); None stays None."""
+    if duration is None:
+        return None
+    text = str(duration)
+    unit = text[-1] if text[-1] in _DURATION_UNITS else ""
+    return int(text[:len(text) - len(unit)]) * _DURATION_UNITS[unit]
+
+
+def _gateway_timers(name, inputs, ike_daemon):
+    """The timers this gateway runs its links with, which a peer the collection does not manage must be given:
+    the IKE and CHILD SA lifetimes after which this end re-keys, BGP's hold and keepalive times, and BFD's."""
+    ike, child = _LIFETIME_VARIABLES.get(ike_daemon, _LIFETIME_VARIABLES["strongswan"])
+    return {
+        "ike_lifetime": _seconds(inputs.value(name, ike)),
+        "child_lifetime": _seconds(inputs.value(name, child)),
+        "bgp_hold_time": inputs.value(name, "routevpn_bird_hold_time"),
+        "bgp_keepalive_time": inputs.value(name, "routevpn_bird_keepalive_time"),
+        "bfd": inputs.value(name, "routevpn_bfd"),
+        "bfd_interval_ms": inputs.value(name, "routevpn_bfd_interval_ms"),
+        "bfd_multiplier": inputs.value(name, "routevpn_bfd_multiplier"),
+    }
 
 
 def _external_gateway(peer):
@@ -391,6 +425,7 @@ def _read_gateway(name, inputs, sites, problems):
     if gw.ike_daemon:
         gw.initiation = inputs.value(name, "routevpn_%s_initiator" % gw.ike_daemon)
     gw.auth = inputs.value(name, "routevpn_auth")
+    gw.timers = _gateway_timers(name, inputs, gw.ike_daemon)
     gw.interface_prefix = inputs.value(name, "routevpn_interface_prefix")
     gw.reserved_if_ids = set(inputs.value(name, "routevpn_reserved_if_ids") or [])
 
@@ -729,10 +764,13 @@ def _end(gw, peer, link, sites, family, pools_addresses, psk_given=False):
     }
     if gw.external:
         # The peer's side, for its operator: no interface or connection of the collection's.
+        # The timers are the Linux gateway's (peer's), which starts and re-keys the link; BFD runs where both
+        # ends run it.
         end.update(interface=None, connection=None, children=_children(gw, peer, link["name"]),
                    starts=False, initiator=False, peer_external=False, peer_platform=None,
                    ike_proposals=list(gw.external.ike_proposals), esp_proposals=list(gw.external.esp_proposals),
-                   dpd_delay=gw.external.dpd_delay, bfd=gw.external.bfd)
+                   dpd_delay=gw.external.dpd_delay, bfd=bool(gw.external.bfd and peer.timers.get("bfd")),
+                   **dict((key, value) for key, value in peer.timers.items() if key != "bfd"))
     elif peer.external:
         end.update(initiator=True, starts=True)
     for version in ("v6", "v4"):

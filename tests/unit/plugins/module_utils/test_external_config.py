@@ -35,13 +35,17 @@ def peer(**extra):
     return spec
 
 
-def mesh(peers, layout=None, **extra):
-    """The plan of sites 1 and 2 (two gateways each by default: a peer of site3 has four links) and ``peers``."""
+def mesh(peers, layout=None, gateways=None, **extra):
+    """The plan of sites 1 and 2 (two gateways each by default: a peer of site3 has four links) and ``peers``;
+    ``gateways`` maps a gateway to variables of its own."""
     hostvars = inventory(layout or {1: 2, 2: 2}, routevpn_transfer_prefix_v4="169.254.0.0/17", **extra)
+    for name, variables in (gateways or {}).items():
+        hostvars[name].update(variables)
     for variables in hostvars.values():
         sites = variables["routevpn_sites"]
         sites["site1"]["prefixes"] = ["10.1.0.0/16", "2001:db8:a1::/48"]
-        sites["site2"]["prefixes"] = ["10.2.0.0/16"]
+        if "site2" in sites:
+            sites["site2"]["prefixes"] = ["10.2.0.0/16"]
         sites["site3"] = {"asn": 64513, "prefixes": ["10.30.0.0/16", "2001:db8:a3::/48"]}
         variables["routevpn_external_peers"] = copy.deepcopy(peers)
     return plan(hostvars, sorted(hostvars)), peers
@@ -434,3 +438,79 @@ def test_file_names():
     assert FILE_NAME.match("vyos-1.vyos.conf") and not FILE_NAME.match("notes.md")
     with pytest.raises(ExternalConfigError):
         file_name("../x", "junos")
+
+
+# ------------------------------------------------------------------ the Linux ends' timers
+SLOW = {"routevpn_strongswan_ike_rekey_time": "2h", "routevpn_strongswan_child_rekey_time": "30m",
+        "routevpn_bird_hold_time": 9, "routevpn_bird_keepalive_time": 3,
+        "routevpn_bfd_interval_ms": 500, "routevpn_bfd_multiplier": 5}
+
+
+def section_of(text, link):
+    return text.split("[tunnel %s:" % link, 1)[1].split("\n[", 1)[0]
+
+
+def test_each_tunnel_gets_the_timers_of_its_linux_gateway():
+    # v1-1 runs slower timers than the others; the peer is told each gateway's own.
+    gateways = dict((name, SLOW) for name in ("v1-1", "v1-2", "v2-1", "v2-2"))
+    gateways["v2-2"] = {"routevpn_ike_daemon": "libreswan", "routevpn_libreswan_ike_lifetime": "3h",
+                        "routevpn_libreswan_ipsec_lifetime": "45m", "routevpn_bird_hold_time": 9,
+                        "routevpn_bird_keepalive_time": 3, "routevpn_bfd_interval_ms": 500,
+                        "routevpn_bfd_multiplier": 5}
+    result, peers = mesh([peer(platform="generic", bfd=True)], gateways=gateways)
+    text = rendered(result, peers)
+    for end in ends_of(result):
+        section = section_of(text, end["link"])
+        lifetimes = ("10800 s", "2700 s") if end["peer"] == "v2-2" else ("7200 s", "1800 s")
+        assert "IKE SA lifetime:           %s (the Linux end re-keys)" % lifetimes[0] in section, end["link"]
+        assert "CHILD SA lifetime:         %s (the Linux end re-keys)" % lifetimes[1] in section, end["link"]
+        assert "hold time 9 s, keepalive 3 s" in section
+        assert "BFD:                       yes (500 ms, multiplier 5)" in section
+
+
+def test_vyos_and_junos_take_the_timers_of_the_gateways():
+    gateways = dict((name, SLOW) for name in ("v1-1", "v1-2", "v2-1", "v2-2"))
+    result, peers = mesh([peer(platform="vyos", bfd=True)], gateways=gateways)
+    lines = rendered(result, peers).splitlines()
+    assert "set vpn ipsec ike-group ROUTEVPN-IKE lifetime '7200'" in lines
+    assert "set vpn ipsec esp-group ROUTEVPN-ESP lifetime '1800'" in lines
+    for end in ends_of(result):
+        for session in end["bgp_sessions"]:
+            neighbor = session["neighbor_address"]
+            assert "set protocols bgp neighbor %s timers holdtime '9'" % neighbor in lines
+            assert "set protocols bgp neighbor %s timers keepalive '3'" % neighbor in lines
+            assert "set protocols bfd peer %s interval transmit '500'" % neighbor in lines
+            assert "set protocols bfd peer %s interval multiplier '5'" % neighbor in lines
+    junos = rendered(result, peers, platform="junos")
+    assert junos.count("lifetime-seconds 7200;") == 1 and junos.count("lifetime-seconds 1800;") == 1
+    assert junos.count("hold-time 9;") == 2 and junos.count("minimum-interval 500;") == 2
+    assert junos.count("multiplier 5;") == 2
+
+
+def test_a_timer_junos_holds_once_must_agree_across_the_gateways():
+    result, peers = mesh([peer()], gateways={"v2-1": {"routevpn_strongswan_child_rekey_time": "30m"}})
+    with pytest.raises(ExternalConfigError) as caught:
+        rendered(result, peers)
+    message = str(caught.value)
+    assert "edge-3-1" in message and "the CHILD SA lifetime, s differs" in message
+    assert "v1-1 3600, v1-2 3600, v2-1 1800, v2-2 3600" in message
+    # The generic sheet is per tunnel: it gives each gateway's own.
+    text = rendered(result, peers, platform="generic")
+    link = [end["link"] for end in ends_of(result) if end["peer"] == "v2-1"][0]
+    assert "CHILD SA lifetime:         1800 s" in section_of(text, link)
+
+
+def test_bfd_runs_where_both_ends_run_it():
+    # One site of two gateways, which have no link between them to agree on.
+    result, peers = mesh([peer(platform="generic", bfd=True, tunnels={})], layout={1: 2},
+                         gateways={"v1-2": {"routevpn_bfd": False}})
+    text = rendered(result, peers)
+    for end in ends_of(result):
+        assert end["bfd"] is (end["peer"] != "v1-2")
+        expected = "no" if end["peer"] == "v1-2" else "yes (300 ms"
+        expected = "BFD:                       " + expected
+        assert expected in section_of(text, end["link"])
+    # Junos holds BFD per BGP group, which holds every link of a family.
+    with pytest.raises(ExternalConfigError) as caught:
+        rendered(result, peers, platform="junos")
+    assert "differs between the Linux gateways" in str(caught.value)
