@@ -6,6 +6,7 @@ skipped; the VM tier sets ROUTEVPN_REQUIRE_KERNEL=1 so that a missing feature
 fails the run instead of hiding behind a skip.
 """
 
+import ctypes
 import os
 import subprocess
 import uuid
@@ -23,6 +24,7 @@ _FEATURE_PROBES = {
             "mode", "tunnel", "aead", "rfc4106(gcm(aes))", "0x" + "11" * 20, "128"],
 }
 _feature_cache = {}
+_CLONE_NEWNET = 0x40000000
 
 
 def _run(*args, check=True):
@@ -79,8 +81,26 @@ def kernel_supports(feature):
     return _feature_cache[feature]
 
 
+def _own_public_namespace():
+    """Moves this process into a network namespace of its own, with its loopback up.
+
+    The tunnel modules make a device in their own ("public") namespace and
+    then move it into the private one, as on a gateway.  Two xdist workers of
+    the VM tier sharing the VM's namespace would both make rv-21 there at
+    once; each worker gets its own, which the modules, daemons and
+    ``ip`` it starts inherit (named namespaces stay shared under /run/netns).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) for xdist worker %s"
+                      % os.environ.get("PYTEST_XDIST_WORKER"))
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "kernel: needs a kernel feature this machine may lack (the VM tier runs it)")
+    if os.environ.get("ROUTEVPN_IN_VM") == "1" and os.environ.get("PYTEST_XDIST_WORKER"):
+        _own_public_namespace()
 
 
 def pytest_collection_modifyitems(items):
