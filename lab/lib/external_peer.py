@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A peer the collection does not manage, set up from its generic sheet alone.
 
 routevpn.mesh renders NAME.txt for an external peer's operator (the
@@ -285,8 +284,8 @@ def setup_sh(links, route, lan="lan0"):
     lines.append("ip link add %s type dummy" % lan)
     for prefix in route["own"]:
         first = next(prefix.hosts()) if prefix.num_addresses > 1 else prefix.network_address
-        lines.append("ip addr add %s/%d dev %s%s" % (first, prefix.prefixlen, lan,
-                                                      " nodad" if prefix.version == 6 else ""))
+        nodad = " nodad" if prefix.version == 6 else ""
+        lines.append("ip addr add %s/%d dev %s%s" % (first, prefix.prefixlen, lan, nodad))
     lines.append("ip link set %s up" % lan)
     lines.append("sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1")
     return "\n".join(lines) + "\n"
