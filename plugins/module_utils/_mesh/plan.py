@@ -735,7 +735,8 @@ def _end(gw, peer, link, sites, family, pools_addresses, psk_given=False):
         "connection": connection,
         "tunnel_type": gw.tunnel_type,
         "ike_daemon": gw.ike_daemon,
-        "auth": gw.auth,
+        # A link to an external peer authenticates as the peer does, whatever this gateway's other links do.
+        "auth": peer.auth if peer.external else gw.auth,
         "if_id": link["if_id"],
         "mark": link["if_id"],
         "local_asn": sites[gw.site].asn,
@@ -837,6 +838,15 @@ def _external_tunnel(link):
     if not ext.external:
         return None
     return ext.external.tunnels.get(managed.name) or {}
+
+
+def _link_auth(link):
+    """How a link authenticates: a link to an external peer as the peer does (whatever routevpn_auth its Linux
+    gateway gives its mesh links: certificates in the mesh and a pre-shared key to a cloud's gateway is common);
+    another link as both its ends do (_check_links refuses two methods)."""
+    lo, hi = link["_ends"]
+    external = lo if lo.external else hi if hi.external else None
+    return external.auth if external else lo.auth
 
 
 def _given_psk(link):
@@ -970,8 +980,9 @@ def plan(hostvars, gateway_names):
     links.sort(key=lambda link: link["index"])
     _check_inside_networks(links, sites, pools, problems)
     # The master is needed unless every pre-shared key is one an external peer's operator gave.
-    psk_links = [link for link in links if all(gw.auth == "psk" for gw in link["_ends"])]
-    if any(gw.auth == "psk" for gw in gateways) and not (psk_links and all(_given_psk(link) for link in psk_links)):
+    psk_links = [link for link in links if _link_auth(link) == "psk"]
+    if (any(gw.auth == "psk" for gw in gateways) or psk_links) \
+            and not (psk_links and all(_given_psk(link) for link in psk_links)):
         _check_psk_settings(settings, inputs, names, problems)
 
     usable_pools = dict((family, pool) for family, pool in pools.items() if pool.check(links, problems))
@@ -1134,13 +1145,7 @@ def _check_links(links, problems):
                          "no address family in common (%s is %s, %s is %s); give one of them an address of the "
                          "other's family" % (lo.name, "/".join(sorted(lo.public)), hi.name,
                                              "/".join(sorted(hi.public))))
-        if link["external"] and lo.auth != hi.auth:
-            managed = hi if lo.external else lo
-            problems.add(managed.name, "routevpn_auth", "link %s joins it to the external peer %s, which "
-                         "authenticates with a pre-shared key; set routevpn_auth: psk here, or leave the peer "
-                         "out of this gateway's links (routevpn_external_peers[%s].gateways)"
-                         % (link["name"], link["external"], link["external"]))
-        elif lo.auth and hi.auth and lo.auth != hi.auth:
+        if not link["external"] and lo.auth and hi.auth and lo.auth != hi.auth:
             # Each end's configuration names one method for both sides: a psk
             # end would wait for a PSK the certificate end never sends.
             problems.add(pair, "routevpn_auth", "link %s joins %s (%s) and %s (%s); both ends of a link must use "

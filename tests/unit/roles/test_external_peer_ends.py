@@ -23,8 +23,8 @@ PEER = {"name": "vsrx-3-1", "platform": "junos", "gateway_id": 31, "site": "site
         "tunnels": {"v1-1": {"psk": GIVEN_PSK, "inside_v4": "169.254.200.2/30", "peer_inside_v4": "169.254.200.1"}}}
 
 
-def context(role, **extra):
-    hostvars = inventory({1: 1, 2: 1}, routevpn_transfer_prefix_v4="169.254.0.0/17")
+def context(role, mesh_vars=None, **extra):
+    hostvars = inventory({1: 1, 2: 1}, routevpn_transfer_prefix_v4="169.254.0.0/17", **(mesh_vars or {}))
     for variables in hostvars.values():
         variables["routevpn_sites"]["site3"] = {"asn": 64513, "prefixes": ["10.30.0.0/16"]}
         variables["routevpn_external_peers"] = copy.deepcopy([PEER])
@@ -108,3 +108,21 @@ def test_bgp_to_the_peer_runs_without_bfd_where_the_peer_has_none(tmp_path):
     path.write_text(text)
     parsed = subprocess.run(["bird", "-p", "-c", str(path)], capture_output=True, text=True, check=False)
     assert parsed.returncode == 0, parsed.stderr
+
+
+@pytest.mark.parametrize("role", ["libreswan", "strongswan"])
+def test_in_a_mesh_of_certificates_the_peer_s_link_keeps_its_pre_shared_key(role):
+    mesh, variables = context(role, mesh_vars={"routevpn_auth": "pubkey"}, __routevpn_libreswan_version="5.2",
+                              __routevpn_libreswan_signature="ecdsa-sha2")
+    external, internal = ends(mesh)
+    assert (external["auth"], internal["auth"]) == ("psk", "pubkey")
+    outer, inner = (render(ROLES / role / "templates" / "connection.conf.j2", dict(variables, end=end))
+                    for end in (external, internal))
+    if role == "libreswan":
+        assert "authby=secret" in outer and "leftcert=" not in outer
+        assert "leftcert=routevpn" in inner and "authby=secret" not in inner
+        secrets = render(ROLES / "libreswan" / "templates" / "secrets.j2", dict(variables, end=external))
+        assert "PSK 0s" + base64.b64encode(GIVEN_PSK.encode()).decode() in secrets
+    else:
+        assert outer.count("auth = psk") == 2 and "auth = pubkey" not in outer
+        assert inner.count("auth = pubkey") == 2 and "auth = psk" not in inner

@@ -26,7 +26,7 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import gi
 from ..plugins.module_utils.mesh_inventory import MASTER, inventory
 from .mesh_roles import run, wait_until
 # pytest finds the gateways fixture by name in this module.
-from .test_strongswan_role import apply, gateways, ike_sas  # noqa: F401 pylint: disable=unused-import
+from .test_strongswan_role import apply, apply_with_certificates, gateways, ike_sas  # noqa: F401 pylint: disable=unused-import
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[3]
 GIVEN_PSK = "provider-given-secret-0123456789"
@@ -62,9 +62,9 @@ def external_peer_module():
     return module
 
 
-def mesh():
+def mesh(**extra):
     """v1-1 (site1, strongSwan) and the cloud-style peer of site3 (AS 64513, a 16-bit private ASN)."""
-    hostvars = inventory({1: 1}, routevpn_transfer_prefix_v4="169.254.0.0/17")
+    hostvars = inventory({1: 1}, routevpn_transfer_prefix_v4="169.254.0.0/17", **extra)
     for variables in hostvars.values():
         variables["routevpn_sites"]["site3"] = {"asn": 64513, "prefixes": ["10.30.0.0/16", "2001:db8:a3::/48"]}
         variables["routevpn_external_peers"] = copy.deepcopy([PEER])
@@ -129,8 +129,10 @@ def join(netns, address, other_netns, other_address):
         run("ip", "-n", here, "route", "add", theirs + "/128", "dev", "pub0")
 
 
-def test_the_linux_end_and_the_peer_from_its_sheet_establish_the_ike_sa(tmp_path, gateways):  # noqa: F811 pylint: disable=redefined-outer-name
-    hostvars, result = mesh()
+# pubkey: v1-1's mesh links use certificates (the pki role's own CA); its link to the peer still uses the key.
+@pytest.mark.parametrize("mesh_auth", ["psk", "pubkey"])
+def test_the_linux_end_and_the_peer_from_its_sheet_establish_the_ike_sa(tmp_path, gateways, mesh_auth):  # noqa: F811 pylint: disable=redefined-outer-name
+    hostvars, result = mesh(routevpn_auth=mesh_auth)
     (end,) = [end for end in result["hosts"]["v1-1"] if end["peer"] == "cloud-3"]
     linux, peer = gateways("v1-1"), gateways("cloud-3")
     join(linux.netns, end["local_ike_address"], peer.netns, end["remote_ike_address"])
@@ -151,7 +153,10 @@ def test_the_linux_end_and_the_peer_from_its_sheet_establish_the_ike_sa(tmp_path
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
 
     # The Linux end: the strongswan role, which starts the link.
-    started = apply(tmp_path, linux, hostvars, name="inventory-v1-1.yml")
+    if mesh_auth == "pubkey":
+        started = apply_with_certificates(tmp_path, linux, hostvars, tmp_path / "pki", name="inventory-v1-1.yml")
+    else:
+        started = apply(tmp_path, linux, hostvars, name="inventory-v1-1.yml")
     assert started.rc == 0, started
 
     def established(gateway, name):
