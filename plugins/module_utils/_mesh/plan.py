@@ -1024,6 +1024,8 @@ def plan(hostvars, gateway_names):
 
     return {
         "version": PLAN_VERSION,
+        "summary": "%s in %s, %s" % (_count(len(gateways), "gateway"), _count(len(sites), "site"),
+                                     _count(len(links), "link")),
         "sites": dict(
             (site.name, {
                 "asn": site.asn,
@@ -1060,6 +1062,11 @@ def plan(hostvars, gateway_names):
         "links": links,
         "hosts": hosts,
     }
+
+
+def _count(number, noun):
+    """``1 link``, ``2 links``: what mesh.yml prints of the plan."""
+    return "%d %s%s" % (number, noun, "" if number == 1 else "s")
 
 
 def _check_unique(gateways, problems):

@@ -128,7 +128,7 @@ def test_an_unloaded_vault_a_typo_and_a_hostile_name_are_three_problems_each_lis
     path = write(hostvars)
     rc, output = _run_mesh(tmp_path, path, "--vault-password-file", str(password), "--tags", "never")
     assert rc == 0, output
-    assert "2 gateways in 2 sites, 1 links" in output
+    assert "2 gateways in 2 sites, 1 link\"" in output
 
 
 def test_an_undefined_variable_in_one_host_leaves_the_other_problems_listed(tmp_path):

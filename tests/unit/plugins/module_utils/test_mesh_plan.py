@@ -46,6 +46,17 @@ def test_link_numbers_follow_docs_example():
     assert link["ike_family"] == "ipv6"
 
 
+@pytest.mark.parametrize("layout, expected", [
+    ({1: 1, 2: 1}, "2 gateways in 2 sites, 1 link"),
+    ({1: 2, 2: 1}, "3 gateways in 2 sites, 2 links"),
+    ({1: 1}, "1 gateway in 1 site, 0 links"),
+    ({1: 2, 2: 2, 3: 2}, "6 gateways in 3 sites, 12 links"),
+])
+def test_the_summary_counts_in_words(layout, expected):
+    hostvars = inventory(layout)
+    assert plan(hostvars, list(hostvars))["summary"] == expected
+
+
 @pytest.mark.parametrize("lo, hi, expected", [(1, 2, 0), (1, 3, 1), (2, 3, 2), (1, 4, 3), (3, 4, 5)])
 def test_link_index_is_dense_triangular(lo, hi, expected):
     assert link_index(lo, hi) == link_index(hi, lo) == expected
