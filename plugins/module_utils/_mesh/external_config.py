@@ -461,7 +461,6 @@ class _Context(object):
             if not any(network.subnet_of(known) for known in self.never[family][1:]):
                 self.never[family].append(network)
 
-
     def shared(self, key, links=None):
         """A timer ``key`` the platform holds once for several links (a Junos proposal, a VyOS group): every one
         of ``links`` (default: all) must run it alike, or the peer cannot be given one value."""
