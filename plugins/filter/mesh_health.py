@@ -1,9 +1,10 @@
 # Copyright (c) routevpn.mesh contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters mesh_health, mesh_health_cross_check, mesh_health_problems and mesh_health_table.
+"""Filters mesh_health, mesh_health_cross_check, mesh_health_problems, mesh_health_report and mesh_health_table.
 
-Thin fronts of module_utils/_mesh/health.py: each checks the shape of its
-input and hands it over; the judgement itself is Python, tested natively.
+Thin fronts of module_utils/_mesh/health.py and health_report.py: each checks
+the shape of its input and hands it over; the judgement itself is Python,
+tested natively.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,6 +21,10 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.health import 
     gateway_problems,
     health_table,
     link_health,
+)
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.health_report import (
+    HealthReportError,
+    health_report,
 )
 
 
@@ -89,6 +94,45 @@ def mesh_health_problems(results):
     return gateway_problems(dict((name, result) for name, result in results.items() if result is not None))
 
 
+def _names(value, what):
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(name, str) for name in value):
+        raise AnsibleFilterError("mesh_health_report: %s must be a list of gateway names" % what)
+    return [str(name) for name in value]
+
+
+def _by_gateway(value, what, check, expected):
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(name, str) and check(item) for name, item in value.items()):
+        raise AnsibleFilterError("mesh_health_report: %s must be a dict of %s by gateway name" % (what, expected))
+    return dict((str(name), item) for name, item in value.items())
+
+
+def mesh_health_report(rows, plan, verified=None, silent=None, problems=None, read_at=None, generated_at=None):
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(row, Mapping) for row in rows):
+        raise AnsibleFilterError("mesh_health_report: the input must be the rows of mesh_health_cross_check")
+    if not isinstance(plan, Mapping) or not isinstance(plan.get("hosts"), Mapping) \
+            or not isinstance(plan.get("gateways"), Mapping):
+        raise AnsibleFilterError("mesh_health_report: plan must be the mesh plan (routevpn_mesh_plan)")
+    if generated_at is not None and not isinstance(generated_at, str):
+        raise AnsibleFilterError("mesh_health_report: generated_at must be a timestamp (a string), or omitted")
+    problems = _by_gateway(problems, "problems", lambda lines: isinstance(lines, (list, tuple))
+                           and all(isinstance(line, str) for line in lines), "lists of lines")
+    read_at = _by_gateway(read_at, "read_at", lambda moment: moment is None or isinstance(moment, str), "timestamps")
+    try:
+        return health_report([dict(row) for row in rows], plan, verified=_names(verified, "verified"),
+                             silent=_names(silent, "silent") or [],
+                             problems=dict((name, list(lines)) for name, lines in problems.items()),
+                             read_at=read_at, generated_at=generated_at)
+    except HealthReportError as exc:
+        raise AnsibleFilterError("mesh_health_report: %s" % exc)
+    except KeyError as exc:
+        raise AnsibleFilterError("mesh_health_report: a row or the plan lacks %s; give it the rows of "
+                                 "mesh_health_cross_check and routevpn_mesh_plan" % exc)
+
+
 def mesh_health_table(rows):
     if not isinstance(rows, (list, tuple)) or not all(isinstance(row, Mapping) for row in rows):
         raise AnsibleFilterError("mesh_health_table: the input must be the rows of mesh_health")
@@ -104,5 +148,6 @@ class FilterModule(object):
             "mesh_health": mesh_health,
             "mesh_health_cross_check": mesh_health_cross_check,
             "mesh_health_problems": mesh_health_problems,
+            "mesh_health_report": mesh_health_report,
             "mesh_health_table": mesh_health_table,
         }

@@ -179,6 +179,12 @@ problems:
   type: list
   elements: str
   sample: ["charon is not running: /run/charon.vici refused the connection"]
+read_at:
+  description: When the read began, by the gateway's clock, in UTC (ISO 8601, to the second); the C(read_at) of
+    the gateway and of its link ends in C(routevpn.mesh.verify)'s health report.
+  returned: success
+  type: str
+  sample: "2026-12-07T21:50:24Z"
 """
 
 from ansible.module_utils.basic import AnsibleModule

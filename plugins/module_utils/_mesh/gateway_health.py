@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from .health import command_result, gateway_problems, link_health
+from .health_report import timestamp
 
 IKE_DAEMONS = ("strongswan", "libreswan")
 
@@ -32,12 +33,13 @@ class GatewayHealth:
     run(argv) -> (rc, stdout, stderr) runs a command, raising OSError when it
     cannot start; read_xfrm() -> {"policies": [...], "states": [...]} and
     check_netns() -> the private_netns module's result (check mode) raise
-    an exception whose text is the problem.
+    an exception whose text is the problem; now() -> an aware datetime
+    (default: the gateway's clock, in UTC) says when the read began.
     """
 
     def __init__(self, ends, run, read_xfrm, check_netns, ike_daemon="strongswan", sites=None, netns="private",
                  vici_socket="/run/charon.vici", pluto_socket="/run/pluto/pluto.ctl",
-                 birdc_socket="/run/routevpn-bird/private.ctl", require_prefixes=True):
+                 birdc_socket="/run/routevpn-bird/private.ctl", require_prefixes=True, now=None):
         if ike_daemon not in IKE_DAEMONS:
             raise GatewayHealthError("ike_daemon must be one of %s, not %r" % (", ".join(IKE_DAEMONS), ike_daemon))
         gateways = sorted({end.get("gateway") for end in ends})
@@ -54,6 +56,7 @@ class GatewayHealth:
         self._run = run
         self._read_xfrm = read_xfrm
         self._check_netns = check_netns
+        self._now = now
 
     def _command(self, argv):
         return command_result(self._run, argv)
@@ -65,7 +68,9 @@ class GatewayHealth:
             return {"failed": True, "msg": str(exc) or exc.__class__.__name__}
 
     def read(self):
-        """{"links": one row per end (health.link_health), "problems": the gateway's own, one line each}."""
+        """{"links": one row per end (health.link_health), "problems": the gateway's own, one line each,
+        "read_at": when the read began (health_report.timestamp)}."""
+        read_at = timestamp(self._now() if self._now else None)
         netns = self._module(self._check_netns)
         if self.ike_daemon == "strongswan":
             swanctl = self._command(["swanctl", "--list-sas", "--pretty", "--uri", "unix://" + self.vici_socket])
@@ -86,4 +91,4 @@ class GatewayHealth:
             birdc=birdc, routes=routes, require_prefixes=self.require_prefixes)
         problems = gateway_problems({"netns": netns, "swanctl": swanctl, "pluto": pluto, "kernel": xfrm,
                                      "birdc": birdc, "routes": routes})
-        return {"links": links, "problems": problems}
+        return {"links": links, "problems": problems, "read_at": read_at}

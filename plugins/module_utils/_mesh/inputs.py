@@ -522,11 +522,15 @@ RULES = _rules(
     # playbooks/verify.yml
     Rule("routevpn_verify_require_prefixes", Boolean(), default=True, roles=("verify",),
          why="verify fails when a site's prefixes are missing"),
+    Rule("routevpn_verify_report", Path(home=True), scope=MESH, roles=("verify",),
+         why="verify writes its health report there, on the controller (JSON, mode 0644, docs/health.md); "
+         "unset: no report"),
     # Set by the collection itself (facts); accepted, never read as input by the planner.
     Rule("routevpn_mesh_plan", Anything("the plan (set by playbooks/mesh.yml)"), scope=OUTPUT,
          roles=_ALL_ROLES + ("pki",), why="a plan given to a role run alone"),
     Rule("routevpn_mesh_health", Anything("set by playbooks/verify.yml"), scope=OUTPUT, roles=("verify",)),
     Rule("routevpn_mesh_health_problems", Anything("set by playbooks/verify.yml"), scope=OUTPUT, roles=("verify",)),
+    Rule("routevpn_mesh_health_read_at", Anything("set by playbooks/verify.yml"), scope=OUTPUT, roles=("verify",)),
     Rule("routevpn_verify_targets", Anything("set by playbooks/verify.yml"), scope=OUTPUT, roles=("verify",)),
     Rule("routevpn_xfrm_policies", Anything("set by xfrm_policy_facts"), scope=OUTPUT, roles=("xfrm_policy_facts",)),
     Rule("routevpn_xfrm_states", Anything("set by xfrm_policy_facts"), scope=OUTPUT, roles=("xfrm_policy_facts",)),

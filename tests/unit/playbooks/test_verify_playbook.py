@@ -27,6 +27,7 @@ import stat
 import subprocess
 import uuid
 
+import jsonschema
 import pytest
 import yaml
 
@@ -36,6 +37,7 @@ from ..plugins.module_utils.mesh_inventory import inventory
 from ..roles.role_runner import run_playbook, write_inventory
 
 CAPTURED = pathlib.Path(__file__).parents[1] / "plugins" / "module_utils" / "captured"
+REPORT_SCHEMA = pathlib.Path(__file__).parents[3] / "docs" / "health-report.schema.json"
 SOCKETS = "/run/routevpn-verify-test"
 # The SAs of pair-up-*: v1-1 (2001:db8:1::1) sends with c1ca2ab0, v2-1 (2001:db8:2::1) with c28154a3.
 LINK_SAS = (("2001:db8:1::1", "2001:db8:2::1", "0xc1ca2ab0"), ("2001:db8:2::1", "2001:db8:1::1", "0xc28154a3"))
@@ -132,8 +134,8 @@ def mesh(tmp_path, scratch_netns_factory):
             variables["routevpn_sites"]["site2"]["prefixes"] = ["2001:db8:a2::/64"]
         inventory_path = write_inventory(tmp_path, hostvars)
 
-        def verify(check=False, limit=None, inventory_file=inventory_path):
-            extra = ["--limit", limit] if limit else []
+        def verify(check=False, limit=None, inventory_file=inventory_path, extra=()):
+            extra = (["--limit", limit] if limit else []) + list(extra)
             return run_playbook(tmp_path, inventory_file, "routevpn.mesh.verify", check=check, netns=public,
                                 extra=extra, env={"PATH": "%s:%s" % (tools, os.environ["PATH"])})
 
@@ -208,10 +210,18 @@ def test_a_peer_that_does_not_report_leaves_the_other_end_down(mesh):
                          ansible_ssh_common_args="-o ConnectTimeout=3 -o BatchMode=yes")
     path = mesh["tmp_path"] / "unreachable.yml"
     path.write_text(yaml.safe_dump({"routevpn_gateways": {"hosts": hosts}}))
-    run = mesh["verify"](inventory_file=path)
+    report_path = mesh["tmp_path"] / "health.json"
+    run = mesh["verify"](inventory_file=path, extra=["-e", "routevpn_verify_report=%s" % report_path])
     assert run.rc != 0, run
     assert "v1-1 -> v2-1: link 11-21: peer v2-1 did not report" in table(run), run
     assert "no report from v2-1" in run.output
+    # The report says the same: v2-1 silent, its end down for that, v1-1's for want of its peer.
+    report = json.loads(report_path.read_text())
+    assert [(gateway["gateway"], gateway["reported"], gateway["read_at"] is None) for gateway in report["gateways"]] \
+        == [("v1-1", True, False), ("v2-1", False, True)]
+    survivor, silent = report["link_ends"]
+    assert "link 11-21: peer v2-1 did not report" in survivor["reasons"], survivor
+    assert (silent["gateway"], silent["status"], silent["reasons"]) == ("v2-1", "DOWN", ["gateway v2-1 did not report"])
 
 
 def test_a_missing_policy_fails_the_run_and_names_it(mesh):
@@ -221,6 +231,7 @@ def test_a_missing_policy_fails_the_run_and_names_it(mesh):
     assert "4296 BAD" in run.output and "DOWN" in run.output
     assert "v1-1 -> v2-1: no XFRM policy with if_id 4296 for in" in table(run)
     assert "1 link end(s) down" in run.output
+    assert run.changed("localhost") == 0, "no report is written unless routevpn_verify_report names a file"
 
 
 def test_a_veth_between_the_namespaces_fails_the_run(mesh):
@@ -232,6 +243,52 @@ def test_a_veth_between_the_namespaces_fails_the_run(mesh):
     assert ("leak: leak0 (veth) joins the public namespace to netns %s directly; only tunnel devices may cross"
             % private) in run.output, run
     assert "problems on v1-1" in run.output
+
+
+def without_times(report):
+    """The report without what changes at every run: when it was made and when each gateway was read."""
+    report = json.loads(json.dumps(report))
+    del report["generated_at"]
+    for record in report["gateways"] + report["link_ends"]:
+        record.pop("read_at")
+    return report
+
+
+def test_the_health_report_is_written_healthy_or_not_and_valid(mesh):
+    """routevpn_verify_report: the JSON report of both ends, valid against its schema, before the verdict.
+
+    Natively the kernel has no ESP, so both ends are down (no SA): the run fails and the report is there all
+    the same.  A second run over the same state writes the same report but for its times; the file changed
+    (new times), and the task says so.
+    """
+    path = mesh["tmp_path"] / "reports" / "health.json"
+    path.parent.mkdir()
+    extra = ["-e", "routevpn_verify_report=%s" % path]
+    first = mesh["verify"](extra=extra)
+    text = path.read_text()
+    assert text.endswith("}\n"), "a text file: the last line ends too"
+    report = json.loads(text)
+    jsonschema.Draft202012Validator(json.loads(REPORT_SCHEMA.read_text())).validate(report)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert first.changed("localhost") == 1, first
+    assert report["mesh"]["ok"] is (first.rc == 0), "the report's verdict is the run's (no --limit)"
+    assert [(record["gateway"], record["peer"], record["link"], record["if_id"]) for record in report["link_ends"]] == [
+        ("v1-1", "v2-1", "11-21", 4296), ("v2-1", "v1-1", "11-21", 4296)]
+    assert [(gateway["gateway"], gateway["reported"]) for gateway in report["gateways"]] == [
+        ("v1-1", True), ("v2-1", True)]
+    for record in report["link_ends"]:
+        assert record["read_at"] is not None and record["bgp"] == "Established", record
+        assert record["ok"] is (record["reasons"] == []), record
+    if not kernel_supports("esp"):
+        assert first.rc != 0, first
+        assert report["mesh"]["link_ends"]["down"] == 2
+        assert "no inbound ESP SA in the kernel with if_id 4296" in report["link_ends"][0]["reasons"]
+
+    second = mesh["verify"](extra=extra)
+    again = json.loads(path.read_text())
+    assert second.rc == first.rc and second.changed("localhost") == 1, second
+    assert without_times(again) == without_times(report)
+    assert again["generated_at"] >= report["generated_at"]
 
 
 def test_the_fake_tools_answer_per_socket(mesh, tmp_path):

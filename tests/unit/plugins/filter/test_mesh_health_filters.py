@@ -12,6 +12,7 @@ from ansible_collections.routevpn.mesh.plugins.filter.mesh_health import (
     mesh_health,
     mesh_health_cross_check,
     mesh_health_problems,
+    mesh_health_report,
     mesh_health_table,
 )
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import plan
@@ -32,14 +33,18 @@ def registered(stdout, rc=0, stderr=""):
             "failed_when_result": False}
 
 
-def ends(gateway):
+def the_plan():
     hostvars = inventory({1: 1, 2: 1})
-    return plan(hostvars, sorted(hostvars))["hosts"][gateway]
+    return plan(hostvars, sorted(hostvars))
+
+
+def ends(gateway):
+    return the_plan()["hosts"][gateway]
 
 
 def test_the_filters_are_registered():
     assert sorted(FilterModule().filters()) == ["mesh_health", "mesh_health_cross_check", "mesh_health_problems",
-                                                "mesh_health_table"]
+                                                "mesh_health_report", "mesh_health_table"]
 
 
 def test_registered_results_go_in_whole():
@@ -73,6 +78,14 @@ def test_plain_text_still_goes_in():
     (lambda: mesh_health_cross_check([], verified="v1-1"), "verified must be a list"),
     (lambda: mesh_health_cross_check([{"gateway": "v1-1"}]), "a row lacks"),
     (lambda: mesh_health_problems(["x"]), "a dict of registered results"),
+    (lambda: mesh_health_report({"rows": []}, the_plan()), "the rows of mesh_health_cross_check"),
+    (lambda: mesh_health_report([], {"hosts": []}), "plan must be the mesh plan"),
+    (lambda: mesh_health_report([], the_plan(), verified="v1-1"), "verified must be a list of gateway names"),
+    (lambda: mesh_health_report([], the_plan(), problems={"v1-1": "down"}), "problems must be a dict of lists"),
+    (lambda: mesh_health_report([], the_plan(), read_at=["now"]), "read_at must be a dict of timestamps"),
+    (lambda: mesh_health_report([], the_plan(), generated_at=0), "generated_at must be a timestamp"),
+    (lambda: mesh_health_report([{"gateway": "v1-1"}], the_plan()), "rows must be those of mesh_health_cross_c"),
+    (lambda: mesh_health_report([{"status": "ok"}], the_plan()), "no link end of the plan"),
 ])
 def test_wrong_input_is_a_filter_error(call, message):
     with pytest.raises(AnsibleFilterError, match=message):
@@ -82,3 +95,25 @@ def test_wrong_input_is_a_filter_error(call, message):
 def test_mesh_health_problems():
     assert mesh_health_problems({"swanctl": captured("swanctl-refused.result.json"), "pluto": None}) == [
         "charon is not running: /run/cap/a/charon.vici refused the connection"]
+
+
+def test_mesh_health_report_as_verify_calls_it():
+    """As the report play feeds it: the cross-checked rows, the plan, the run's gateways, their problems and times."""
+    rows = []
+    for gateway in ("v1-1", "v2-1"):
+        xfrm = captured("pair-up-%s.xfrm.json" % gateway)
+        rows += mesh_health(ends(gateway), swanctl=captured("pair-up-%s.swanctl.pretty" % gateway),
+                            policies=xfrm["policies"], states=xfrm["states"], require_prefixes=False)
+    checked = mesh_health_cross_check(rows, verified=["v1-1", "v2-1"])
+    report = mesh_health_report(checked, the_plan(), verified=["v1-1", "v2-1"], silent=[],
+                                problems={"v2-1": ["drift: set net.ipv4.ip_forward to 1 in netns private"]},
+                                read_at={"v1-1": "2026-12-07T21:50:20Z", "v2-1": "2026-12-07T21:50:21Z"},
+                                generated_at="2026-12-07T21:50:24Z")
+    assert report["generated_at"] == "2026-12-07T21:50:24Z"
+    # No BIRD output given: both ends are down for their BGP session alone.
+    assert [(record["gateway"], record["status"], record["ike"], record["read_at"]) for record in
+            report["link_ends"]] == [("v1-1", "DOWN", "ESTABLISHED", "2026-12-07T21:50:20Z"),
+                                     ("v2-1", "DOWN", "ESTABLISHED", "2026-12-07T21:50:21Z")]
+    assert [gateway["problems"] for gateway in report["gateways"]] == [
+        [], ["drift: set net.ipv4.ip_forward to 1 in netns private"]]
+    json.dumps(report)  # plain data, as to_nice_json takes it

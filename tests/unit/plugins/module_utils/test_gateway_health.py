@@ -7,6 +7,8 @@ against real daemons in every lab scenario's verify.
 """
 
 import errno
+import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -76,6 +78,14 @@ def test_both_ends_of_a_healthy_link_read_on_their_gateways_agree():
     assert (rows["v1-1"]["status"], rows["v1-1"]["problems"]) == ("ok", [])
     assert rows["v2-1"]["problems"] == ["no BGP session with 169.254.1.144 or 2001:db8:ff::190"]
     assert rows["v1-1"]["evidence"]["kernel"] == {"in": ["c28154a3"], "out": ["c1ca2ab0"]}
+
+
+def test_it_says_when_the_read_began_in_utc():
+    """Each gateway by its own clock (the health report's read_at): the time before the first command."""
+    began = datetime(2026, 12, 7, 22, 50, 20, tzinfo=timezone(timedelta(hours=1)))
+    found = read("v1-1", pair_stand_in("up", "v1-1"), now=lambda: began)
+    assert found["read_at"] == "2026-12-07T21:50:20Z"
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", read("v1-1", pair_stand_in("up", "v1-1"))["read_at"])
 
 
 def test_what_it_runs_and_where():
