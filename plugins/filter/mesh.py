@@ -99,19 +99,32 @@ def _selected(hostvars, gateway_names):
     return names, dict((name, _host_variables(hostvars, name)) for name in names if name in hostvars)
 
 
-def mesh_plan(hostvars, gateway_names):
+def _job(function, job):
+    """AWX's job variables of this run (awx_workflow_job_id, ...) as plain data; None when not given."""
+    if job is None:
+        return None
+    if not isinstance(job, Mapping):
+        raise AnsibleFilterError("%s: job must map AWX's job variables (awx_workflow_job_id, ...) to their values, "
+                                 "got %s" % (function, type(job).__name__))
+    try:
+        return _plain(job)
+    except _NotTemplated as exc:
+        raise AnsibleFilterError("%s: job could not be templated: %s" % (function, exc))
+
+
+def mesh_plan(hostvars, gateway_names, job=None):
     names, selected = _selected(hostvars, gateway_names)
     try:
-        return plan(selected, names)
+        return plan(selected, names, _job("mesh_plan", job))
     except PlanError as exc:
         raise AnsibleFilterError(str(exc))
 
 
-def mesh_planning(hostvars, gateway_names):
+def mesh_planning(hostvars, gateway_names, job=None):
     """``{plan, problems}``: the plan, or None and every problem, for a play that prints them once."""
     names, selected = _selected(hostvars, gateway_names)
     try:
-        return {"plan": plan(selected, names), "problems": []}
+        return {"plan": plan(selected, names, _job("mesh_planning", job)), "problems": []}
     except PlanError as exc:
         return {"plan": None, "problems": exc.problems}
 

@@ -267,6 +267,20 @@ SITE_NAME = Pattern(r"^[A-Za-z][A-Za-z0-9_-]*$",
 HOST_NAME_RULE = ("letters, digits, '.', '_' and '-', starting with a letter or digit, no '..', at most 63 "
                   "characters (it names the gateway's files on the controller and is its default IKE identity)")
 _HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class _GatewayName(Checker):
+    """An inventory host name as a gateway may have it (host_name_problem)."""
+
+    allowed = "gateway inventory names (letters, digits, '.', '_' and '-')"
+
+    def __call__(self, value):
+        problem = host_name_problem(value)
+        if problem:
+            raise InputError(problem)
+        return value
+
+
 NETNS_NAME = Pattern(r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
                      "a name of letters, digits, _ and - (it names /run/netns/NAME, units and sockets), "
                      "at most 32 characters", max_length=32)
@@ -340,6 +354,12 @@ RULES = _rules(
         "public_address, and optional ike_id, gateways, tunnels (per managed gateway: psk, inside_v4/_v6 and "
         "peer_inside_v4/_v6), ike_proposals, esp_proposals, dpd_delay, bfd} (docs/plan.md)"), scope=MESH,
         default=[], secret=True, why="links to gateways Ansible never connects to, and their rendered side"),
+    # Checked against the gateways the planner is given (plan.py): a partial inventory would plan, and the roles
+    # remove, every link to the gateways it lacks (docs/awx.md).
+    Rule("routevpn_expected_gateways", ListOf(_GatewayName(), min_length=1), scope=MESH,
+         why="every gateway of routevpn_gateways, in any order: planning stops when the run's group lacks one (an AWX "
+         "job slice, an inventory source that returned part of the fleet) or holds another, before the roles remove "
+         "links; required in a job an AWX workflow launched (every slice is); elsewhere, unset: not checked"),
     Rule("routevpn_if_id_base", Integer(1, IF_ID_MAX), scope=MESH, default=4096,
          why="first XFRM if_id / VTI mark of the mesh; link index added"),
     Rule("routevpn_tunnel_type", Choice("xfrm", "vti"), default="xfrm", why="the tunnel device of this gateway"),

@@ -44,6 +44,7 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import 
     type_name,
 )
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.external import read_external_peers
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.whole import VARIABLE as EXPECTED, whole_problems
 
 PLAN_VERSION = 1
 PSK_CONTEXT = "routevpn.mesh/psk/v1/"
@@ -918,21 +919,24 @@ def _external_record(ext, sites, ends):
     }
 
 
-def check(hostvars, gateway_names):
+def check(hostvars, gateway_names, job=None):
     """Every problem of the inventory, sorted by host then variable; [] when it can be planned."""
     try:
-        plan(hostvars, gateway_names)
+        plan(hostvars, gateway_names, job)
     except PlanError as exc:
         return exc.problems
     return []
 
 
-def plan(hostvars, gateway_names):
+def plan(hostvars, gateway_names, job=None):
     """Plan the mesh of ``gateway_names``; ``hostvars`` maps each name to its variables.
 
     Returns the plan dict of docs/plan.md; raises PlanError listing every
     problem of the inventory.  A variable whose value is an ``Untemplatable``
-    is reported as such, and the other problems are still listed.
+    is reported as such, and the other problems are still listed.  ``job``
+    maps AWX's job variables (awx_workflow_job_id, ...) to their values: a job
+    a workflow launched may be a slice, and must prove the inventory whole
+    (whole.py).
     """
     problems = _Problems()
     names = sorted(set(gateway_names or []), key=repr)
@@ -944,6 +948,9 @@ def plan(hostvars, gateway_names):
 
     inputs = _Inputs(hostvars, names, problems)
     settings = _mesh_wide_settings(inputs, names, problems)
+    if not any(EXPECTED in inputs.refused[name] for name in names):  # else reported already
+        for variable, message in whole_problems(settings[EXPECTED], names, job):
+            problems.add("all", variable, message)
     sites = _read_sites(settings["routevpn_sites"], problems)
     gateways = [_read_gateway(name, inputs, sites, problems) for name in names]
     pools = _transfer_pools(settings, problems)

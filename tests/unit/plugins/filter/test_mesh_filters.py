@@ -8,7 +8,7 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.routevpn.mesh.plugins.filter.mesh import mesh_link_psk, mesh_plan
+from ansible_collections.routevpn.mesh.plugins.filter.mesh import mesh_link_psk, mesh_plan, mesh_planning
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import derive_psk
 
 from ..module_utils.mesh_inventory import MASTER, inventory
@@ -34,6 +34,20 @@ def test_mesh_plan_filter_turns_plan_errors_into_filter_errors():
     hostvars["v2-1"]["routevpn_gateway_id"] = 11
     with pytest.raises(AnsibleFilterError, match="v2-1: routevpn_gateway_id: 11 is already used by v1-1"):
         mesh_plan(hostvars, ["v1-1", "v2-1"])
+
+
+def test_the_planning_filters_pass_awx_s_job_variables_to_the_planner():
+    hostvars = inventory({1: 1, 2: 1})
+    job = {"awx_workflow_job_id": 16, "tower_workflow_job_id": 16}
+    (problem,) = mesh_planning(hostvars, ["v1-1", "v2-1"], job=job)["problems"]
+    assert problem.startswith("all: routevpn_expected_gateways: not set, and this run is a job launched by AWX "
+                              "workflow job 16 (awx_workflow_job_id)")
+    with pytest.raises(AnsibleFilterError, match="routevpn_expected_gateways: not set"):
+        mesh_plan(hostvars, ["v1-1", "v2-1"], job=job)
+    unset = {"awx_workflow_job_id": None, "tower_workflow_job_id": None}
+    assert mesh_planning(hostvars, ["v1-1", "v2-1"], job=unset)["problems"] == []
+    with pytest.raises(AnsibleFilterError, match="mesh_planning: job must map AWX's job variables"):
+        mesh_planning(hostvars, ["v1-1", "v2-1"], job=["awx_workflow_job_id"])
 
 
 def test_mesh_link_psk_filter():
