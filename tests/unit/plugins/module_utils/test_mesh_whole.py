@@ -4,8 +4,11 @@ A partial inventory plans fewer links, and the roles remove every link the
 plan does not name: these tests are the planner refusing one, before anything.
 """
 
+import os
+
 import pytest
 
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import RULES
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import PlanError, plan
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.whole import launched_by_workflow, whole_problems
 
@@ -158,3 +161,13 @@ def test_whole_problems_reads_only_the_workflow_variables():
     assert whole_problems(FLEET, FLEET, SLICE_JOB) == []
     assert launched_by_workflow({"awx_workflow_job_id": "16\nx"}) == "AWX workflow job '16\\nx' (awx_workflow_job_id)"
     assert launched_by_workflow(["awx_workflow_job_id"]) is None
+
+
+def test_docs_awx_names_every_secret_variable_of_the_rule_table():
+    # docs/awx.md tells AWX users which variables need a credential or a vault: the rule table's secret ones.
+    docs = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "awx.md")
+    with open(docs) as stream:
+        text = stream.read()
+    secret = sorted(name for name, rule in RULES.items() if rule.secret)
+    assert secret == ["routevpn_external_peers", "routevpn_psk_master", "routevpn_psk_overrides"]
+    assert [name for name in secret if "`%s`" % name not in text] == []
