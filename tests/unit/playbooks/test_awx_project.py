@@ -88,7 +88,7 @@ def test_the_master_from_a_vaulted_file_beside_the_playbooks(tmp_path):
 
 
 def test_the_master_injected_as_an_extra_var_by_a_custom_credential(tmp_path):
-    root, path, _ = project(tmp_path)
+    root, path = project(tmp_path)[:2]
     rc, output = run(tmp_path, root, path, dict(WORKFLOW_JOB, routevpn_psk_master=MASTER))
     assert rc == 0 and '"2 gateways in 2 sites, 1 link"' in output, output
     assert MASTER not in output
@@ -97,7 +97,7 @@ def test_the_master_injected_as_an_extra_var_by_a_custom_credential(tmp_path):
 def test_group_vars_beside_the_wrappers_are_not_read(tmp_path):
     # Why docs/awx.md's wrapper reads the secrets itself: an imported playbook reads the group_vars of its own
     # directory (the collection's playbooks/), not those of the playbook that imports it.
-    root, path, _ = project(tmp_path)
+    root, path = project(tmp_path)[:2]
     (root / "group_vars" / "routevpn_gateways").mkdir(parents=True)
     (root / "group_vars" / "routevpn_gateways" / "main.yml").write_text(
         yaml.safe_dump({"routevpn_psk_master": MASTER}))
