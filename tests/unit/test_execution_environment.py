@@ -12,15 +12,18 @@ import fnmatch
 import importlib.util
 import os
 import subprocess
-import sys
 
 import pytest
 import yaml
 
+from .collection_paths import ansible_bin
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The command of this interpreter's environment: under ansible-test units, sys.executable may be a link outside it.
+BUILDER = ansible_bin("ansible-builder")
 
 needs_builder = pytest.mark.skipif(
-    importlib.util.find_spec("ansible_builder") is None,
+    importlib.util.find_spec("ansible_builder") is None or BUILDER is None,
     reason="ansible-builder is not importable (tests/requirements.txt pins it; scripts/bootstrap installs it)")
 
 
@@ -34,9 +37,11 @@ def requirement_lines(path):
         return [line.strip() for line in stream if line.strip() and not line.startswith("#")]
 
 
-def builder(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "ansible_builder"] + list(args), capture_output=True, text=True,
-                          cwd=cwd, timeout=120, check=False)
+def builder(*args):
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # ansible-test's, for the tests' own imports
+    return subprocess.run([BUILDER] + list(args), capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+                          check=False)
 
 
 def test_the_definition_installs_this_version_and_the_dependencies_of_galaxy_yml():
