@@ -1,8 +1,9 @@
 # Copyright (c) routevpn.mesh contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters mesh_health, mesh_health_cross_check, mesh_health_problems, mesh_health_report and mesh_health_table.
+"""Filters mesh_health, mesh_health_cross_check, mesh_health_problems, mesh_health_report, mesh_health_svg and
+mesh_health_table.
 
-Thin fronts of module_utils/_mesh/health.py and health_report.py: each checks
+Thin fronts of module_utils/_mesh/health.py, health_report.py and health_svg.py: each checks
 the shape of its input and hands it over; the judgement itself is Python,
 tested natively.
 """
@@ -25,6 +26,10 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.health import 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.health_report import (
     HealthReportError,
     health_report,
+)
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.health_svg import (
+    HealthSvgError,
+    health_svg,
 )
 
 
@@ -133,6 +138,15 @@ def mesh_health_report(rows, plan, verified=None, silent=None, problems=None, re
                                  "mesh_health_cross_check and routevpn_mesh_plan" % exc)
 
 
+def mesh_health_svg(report):
+    if not isinstance(report, Mapping):
+        raise AnsibleFilterError("mesh_health_svg: the input must be the report of mesh_health_report (a dict)")
+    try:
+        return health_svg(report)
+    except HealthSvgError as exc:
+        raise AnsibleFilterError("mesh_health_svg: %s" % exc)
+
+
 def mesh_health_table(rows):
     if not isinstance(rows, (list, tuple)) or not all(isinstance(row, Mapping) for row in rows):
         raise AnsibleFilterError("mesh_health_table: the input must be the rows of mesh_health")
@@ -149,5 +163,6 @@ class FilterModule(object):
             "mesh_health_cross_check": mesh_health_cross_check,
             "mesh_health_problems": mesh_health_problems,
             "mesh_health_report": mesh_health_report,
+            "mesh_health_svg": mesh_health_svg,
             "mesh_health_table": mesh_health_table,
         }

@@ -545,6 +545,9 @@ RULES = _rules(
     Rule("routevpn_verify_report", Path(home=True), scope=MESH, roles=("verify",),
          why="verify writes its health report there, on the controller (JSON, mode 0644, docs/health.md); "
          "unset: no report"),
+    Rule("routevpn_verify_svg", Path(home=True), scope=MESH, roles=("verify",),
+         why="verify draws its health report there, on the controller (SVG, mode 0644, docs/health.md); "
+         "unset: no picture"),
     # Set by the collection itself (facts); accepted, never read as input by the planner.
     Rule("routevpn_mesh_plan", Anything("the plan (set by playbooks/mesh.yml)"), scope=OUTPUT,
          roles=_ALL_ROLES + ("pki",), why="a plan given to a role run alone"),

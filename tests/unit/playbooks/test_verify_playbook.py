@@ -26,12 +26,15 @@ import re
 import stat
 import subprocess
 import uuid
+import xml.etree.ElementTree as ET
 
 import jsonschema
 import pytest
 import yaml
 
 from ..collection_paths import ansible_env
+from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.health_svg import health_svg
+
 from ..conftest import delete_netns, kernel_supports
 from ..plugins.module_utils.mesh_inventory import inventory
 from ..roles.role_runner import run_playbook, write_inventory
@@ -289,6 +292,44 @@ def test_the_health_report_is_written_healthy_or_not_and_valid(mesh):
     assert second.rc == first.rc and second.changed("localhost") == 1, second
     assert without_times(again) == without_times(report)
     assert again["generated_at"] >= report["generated_at"]
+
+
+def test_the_health_picture_is_the_report_drawn_healthy_or_not(mesh):
+    """routevpn_verify_svg beside routevpn_verify_report: the SVG is the report of the same run drawn, byte for byte,
+    written before the verdict (natively both ends are down, the run fails), well-formed, 0644."""
+    report_path, svg_path = mesh["tmp_path"] / "health.json", mesh["tmp_path"] / "pictures" / "mesh.svg"
+    svg_path.parent.mkdir()
+    run = mesh["verify"](extra=["-e", "routevpn_verify_report=%s" % report_path,
+                                "-e", "routevpn_verify_svg=%s" % svg_path])
+    text = svg_path.read_text()
+    report = json.loads(report_path.read_text())
+    assert text == health_svg(report), "the picture is the report's: one report made once, for both files"
+    assert stat.S_IMODE(svg_path.stat().st_mode) == 0o644
+    assert run.changed("localhost") == 2, run
+    root = ET.fromstring(text.encode())
+    svg = "{http://www.w3.org/2000/svg}"
+    links = [group for group in root.iter(svg + "g") if "link" in (group.get("class") or "").split()]
+    assert [(group.get("data-link"), group.get("data-status")) for group in links] == [
+        ("11-21", "ok" if report["mesh"]["ok"] else "DOWN")]
+    assert sorted(group.get("data-name") for group in root.iter(svg + "g") if group.get("data-name")) == [
+        "v1-1", "v2-1"]
+    if not kernel_supports("esp"):
+        assert run.rc != 0, run
+        tooltip = links[0].find(svg + "title").text
+        assert "v1-1 -> v2-1: DOWN\n  no inbound ESP SA in the kernel with if_id 4296" in tooltip, tooltip
+        assert "0 of 2 link ends healthy, 2 DOWN; 2 of 2 gateways reported" in text
+
+
+def test_the_picture_alone_needs_no_report_file(mesh):
+    """routevpn_verify_svg without routevpn_verify_report: the picture, and no JSON anywhere; --check says it would
+    write it, and writes nothing."""
+    svg_path = mesh["tmp_path"] / "mesh.svg"
+    checked = mesh["verify"](check=True, extra=["-e", "routevpn_verify_svg=%s" % svg_path])
+    assert not svg_path.exists() and checked.changed("localhost") == 1, checked
+    run = mesh["verify"](extra=["-e", "routevpn_verify_svg=%s" % svg_path])
+    assert run.changed("localhost") == 1, run
+    ET.fromstring(svg_path.read_bytes())
+    assert list(mesh["tmp_path"].glob("*.json")) == []
 
 
 def test_the_fake_tools_answer_per_socket(mesh, tmp_path):

@@ -648,9 +648,9 @@ class Daemons(object):
         finally:
             run("birdc", "-s", control, "down", check=False)
             run("ip", "netns", "del", netns, check=False)
+            # BIRD removes them itself as it goes down: whichever of us comes second finds nothing.
             for leftover in (control, "/run/%s.pid" % netns):
-                if os.path.exists(leftover):
-                    os.unlink(leftover)
+                pathlib.Path(leftover).unlink(missing_ok=True)
 
     # The boot scripts, with stubs for the commands they run
     def boot_script(self, text, role, script, stub_fails):

@@ -13,6 +13,7 @@ from ansible_collections.routevpn.mesh.plugins.filter.mesh_health import (
     mesh_health_cross_check,
     mesh_health_problems,
     mesh_health_report,
+    mesh_health_svg,
     mesh_health_table,
 )
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import plan
@@ -44,7 +45,7 @@ def ends(gateway):
 
 def test_the_filters_are_registered():
     assert sorted(FilterModule().filters()) == ["mesh_health", "mesh_health_cross_check", "mesh_health_problems",
-                                                "mesh_health_report", "mesh_health_table"]
+                                                "mesh_health_report", "mesh_health_svg", "mesh_health_table"]
 
 
 def test_registered_results_go_in_whole():
@@ -86,6 +87,9 @@ def test_plain_text_still_goes_in():
     (lambda: mesh_health_report([], the_plan(), generated_at=0), "generated_at must be a timestamp"),
     (lambda: mesh_health_report([{"gateway": "v1-1"}], the_plan()), "rows must be those of mesh_health_cross_c"),
     (lambda: mesh_health_report([{"status": "ok"}], the_plan()), "no link end of the plan"),
+    (lambda: mesh_health_svg([]), "mesh_health_svg: the input must be the report of mesh_health_report"),
+    (lambda: mesh_health_svg({"schema": "routevpn.mesh/health-report", "schema_version": 2}),
+     "mesh_health_svg: the input is no routevpn.mesh/health-report version 1"),
 ])
 def test_wrong_input_is_a_filter_error(call, message):
     with pytest.raises(AnsibleFilterError, match=message):
@@ -117,3 +121,7 @@ def test_mesh_health_report_as_verify_calls_it():
     assert [gateway["problems"] for gateway in report["gateways"]] == [
         [], ["drift: set net.ipv4.ip_forward to 1 in netns private"]]
     json.dumps(report)  # plain data, as to_nice_json takes it
+    # The picture of the same report, or of the report read back from its JSON file: the same.
+    svg = mesh_health_svg(report)
+    assert svg == mesh_health_svg(json.loads(json.dumps(report)))
+    assert 'data-link="11-21" data-status="DOWN"' in svg and "0 of 2 link ends healthy, 2 DOWN" in svg
