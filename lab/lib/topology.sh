@@ -17,7 +17,7 @@
 # tunnel type and root filesystem (lab_ike_daemon, lab_tunnel_type and
 # lab_host_root below).
 #
-# The mixed lab also has x4, a peer the collection does not manage
+# The mixed lab with LAB_EXTERNAL=1 also has x4, a peer the collection does not manage
 # (routevpn_external_peers): site 4's only gateway, on the "internet" at
 # 203.0.113.49, with no router; the scenario sets it up from the generic
 # sheet the mesh renders for it (lab/lib/external_peer.py), with plain
@@ -92,8 +92,10 @@ lab_gateways() {
 }
 
 # Peers the collection does not manage: xS, the only gateway of site S.
+# Only with LAB_EXTERNAL=1 until molecule/mixed runs its checks (see
+# molecule/mixed/external-peer.yml): off, the lab is as before.
 lab_externals() {
-  if [ "$LAB_PROFILE" = mixed ]; then echo "x$((LAB_SITES + 1))"; fi
+  if [ "$LAB_PROFILE" = mixed ] && [ "${LAB_EXTERNAL:-0}" = 1 ]; then echo "x$((LAB_SITES + 1))"; fi
 }
 
 lab_hosts() {
