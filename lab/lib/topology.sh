@@ -17,6 +17,12 @@
 # tunnel type and root filesystem (lab_ike_daemon, lab_tunnel_type and
 # lab_host_root below).
 #
+# The mixed lab with LAB_EXTERNAL=1 also has x4, a peer the collection does not manage
+# (routevpn_external_peers): site 4's only gateway, on the "internet" at
+# 203.0.113.49, with no router; the scenario sets it up from the generic
+# sheet the mesh renders for it (lab/lib/external_peer.py), with plain
+# strongSwan and BIRD.
+#
 # LAB_PROFILE=systemd (molecule/systemd) is the default lab's addressing with
 # two sites, two gateways at site 1 and one at site 2, whose gateways boot
 # systemd on a pristine Debian 12 root (scripts/build-gateway-root) and
@@ -85,18 +91,27 @@ lab_gateways() {
   done
 }
 
+# Peers the collection does not manage: xS, the only gateway of site S.
+# Only with LAB_EXTERNAL=1 until molecule/mixed runs its checks (see
+# molecule/mixed/external-peer.yml): off, the lab is as before.
+lab_externals() {
+  if [ "$LAB_PROFILE" = mixed ] && [ "${LAB_EXTERNAL:-0}" = 1 ]; then echo "x$((LAB_SITES + 1))"; fi
+}
+
 lab_hosts() {
   lab_routers
   lab_gateways
+  lab_externals
 }
 
 # The management address's last octet, also the SSH port's offset:
-# rS -> S0, vS-G -> SG (the gateway id).
+# rS -> S0, vS-G -> SG (the gateway id), xS -> S9 (the external peer's gateway_id).
 lab_octet() {
   case $1 in
     vm) echo "$LAB_VM_OCTET" ;;
     r[1-9]) echo "${1#r}0" ;;
     v[1-9]-[1-9]) local sg=${1#v}; echo "${sg%-*}${sg#*-}" ;;
+    x[1-9]) echo "${1#x}9" ;;
     *) echo "lab: no host '$1'" >&2; return 2 ;;
   esac
 }
@@ -105,6 +120,7 @@ lab_site() {  # host -> site number
   case $1 in
     r*) echo "${1#r}" ;;
     v*) local sg=${1#v}; echo "${sg%-*}" ;;
+    x*) echo "${1#x}" ;;
   esac
 }
 

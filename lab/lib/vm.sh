@@ -39,6 +39,13 @@ lab_wire_switch() {
       echo "link set $h-eth1 master lan$(lab_site "$h")"
       echo "link set $h-eth1 up"
       ;;
+    x*)
+      # A peer the collection does not manage: the internet only (its LAN is
+      # a dummy device the scenario makes).
+      echo "link add $h-eth0 type veth peer name eth0 address $(lab_mac "$h" 1) netns $h"
+      echo "link set $h-eth0 master internet"
+      echo "link set $h-eth0 up"
+      ;;
   esac
 }
 
@@ -79,6 +86,10 @@ lab_wire_host() {
         done
       fi
       echo "link set eth1 up"
+      ;;
+    x*)
+      echo "address add $(lab_public_address "$h")/$(lab_public_prefixlen) dev eth0"
+      echo "link set eth0 up"
       ;;
   esac
 }
