@@ -352,8 +352,8 @@ def write(sheet_text, outdir, prefix="xp", files_dir=None):
     for link in links:
         for kind, name in sorted((link["files"] or {}).items()):
             if files_dir is None:
-                raise SheetError("%s: the sheet names %s, but no directory holds the peer's files" % (link["link"],
-                                                                                                       name))
+                raise SheetError("%s: the sheet names %s, but no directory holds the peer's files"
+                                 % (link["link"], name))
             directory, mode = _CREDENTIAL_DIRS[kind]
             os.makedirs(os.path.join(outdir, directory), mode=0o700 if kind == "private_key" else 0o755,
                         exist_ok=True)

@@ -1008,10 +1008,9 @@ def _generic_certificate_rows(ctx, link, row):
     row("Authentication", "certificates (X.509) from the mesh's CA, on both sides")
     row("Signature method", cert.curve["method"])
     if cert.own_ca:
-        row("Certificate", "%s (this side's: subjectAltName %s, issued by the mesh's CA)" % (files["certificate"],
-                                                                                           cert.san))
-        row("Private key", "%s (%s, of that certificate: keep it secret)" % (files["private_key"],
-                                                                           cert.curve["key"]))
+        row("Certificate", "%s (this side's: subjectAltName %s, issued by the mesh's CA)"
+            % (files["certificate"], cert.san))
+        row("Private key", "%s (%s, of that certificate: keep it secret)" % (files["private_key"], cert.curve["key"]))
     else:
         row("Certificate", "%s (this side's, yours to have issued: subjectAltName %s, by the mesh's CA, which is "
             "given: routevpn_pki_own_ca false)" % (files["certificate"], cert.san))
