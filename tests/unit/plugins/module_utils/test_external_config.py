@@ -514,3 +514,151 @@ def test_bfd_runs_where_both_ends_run_it():
     with pytest.raises(ExternalConfigError) as caught:
         rendered(result, peers, platform="junos")
     assert "differs between the Linux gateways" in str(caught.value)
+
+
+# ------------------------------------------------------------------ a peer with a certificate (auth pubkey)
+OWN_CA = {"own_ca": True, "curve": "secp384r1", "ca": "commonName=routevpn.mesh CA"}
+GIVEN_CA = {"own_ca": False, "curve": "secp384r1",
+            "ca": "commonName=Corp CA, /inventory/pki/ca.crt (routevpn_pki_ca_certificate of v1-1)"}
+
+
+def certified_mesh(platform, **extra):
+    spec = peer(platform=platform, auth="pubkey", ike_id="edge-3-1.example.net",
+                tunnels={"v1-1": {"inside_v4": "169.254.200.2/30", "peer_inside_v4": "169.254.200.1"}}, **extra)
+    return mesh([spec], routevpn_auth="pubkey")
+
+
+def certified_text(platform, certificates=None, **extra):
+    certificates = OWN_CA if certificates is None else certificates
+    result, _peers = certified_mesh(platform, **extra)
+    # No key at all: a certificate link has none, and the master is not needed.
+    return result, render(result["external_peers"]["edge-3-1"], "edge-3-1", {}, sites=result["sites"],
+                          transfer_pools=[result["transfer_pool_v4"], result["transfer_pool_v6"]],
+                          certificates=certificates)
+
+
+def test_junos_authenticates_with_the_peer_s_certificate_and_trusts_only_the_mesh_s_ca():
+    result, text = certified_text("junos")
+    tree = parse_junos(text)
+    assert "pre-shared-key" not in text
+    ike = block(tree, "security", "ike")
+    # P-384, the pki role's curve: ECDSA signatures with SHA-384.
+    assert value(block(ike, "proposal routevpn-ike-1"), "authentication-method") == "ecdsa-signatures-384"
+    policies = blocks(ike, "policy ")
+    assert len(policies) == len(ends_of(result)) == 4
+    for policy in policies.values():
+        certificate = block(policy, "certificate")
+        assert value(certificate, "local-certificate") == "routevpn"
+        assert value(block(certificate, "trusted-ca"), "ca-profile") == "routevpn-ca"
+    profile = block(tree, "security", "pki", "ca-profile routevpn-ca")
+    assert value(profile, "ca-identity") == "routevpn-ca"
+    assert "disable" in statements(block(profile, "revocation-check"))
+    for end in ends_of(result):
+        gateway = blocks(ike, "gateway ")["routevpn-" + end["link"]]
+        assert value(gateway, "local-identity") == "hostname edge-3-1.example.net"
+        assert value(gateway, "remote-identity") == "hostname " + end["remote_id"]
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert "#   request security pki ca-certificate load ca-profile routevpn-ca filename /var/tmp/edge-3-1.ca.pem" \
+        in header
+    assert "#   request security pki local-certificate load certificate-id routevpn filename /var/tmp/edge-3-1.crt " \
+           "key /var/tmp/edge-3-1.key" in header
+    assert any("unverified on a device" in line for line in header)
+    assert "# It holds no key (the peer's is edge-3-1.key, beside it): regenerate it rather than edit it." in header
+
+
+@pytest.mark.parametrize("curve, method", [("secp256r1", "ecdsa-signatures-256"),
+                                           ("secp521r1", "ecdsa-signatures-521")])
+def test_junos_s_authentication_method_follows_the_key(curve, method):
+    _result, text = certified_text("junos", dict(OWN_CA, curve=curve))
+    assert "authentication-method %s;" % method in text
+
+
+def test_vyos_authenticates_by_x509_and_prints_the_commands_that_import_the_files():
+    result, text = certified_text("vyos")
+    lines = set(text.splitlines())
+    for line in text.splitlines():
+        assert not line or line.startswith("# ") or _SET.match(line), line
+    assert not any("vpn ipsec authentication psk" in line for line in lines)
+    for end in ends_of(result):
+        s2s = "set vpn ipsec site-to-site peer routevpn-%s " % end["link"]
+        assert s2s + "authentication mode 'x509'" in lines
+        assert s2s + "authentication x509 ca-certificate 'routevpn-ca'" in lines
+        assert s2s + "authentication x509 certificate 'routevpn'" in lines
+        assert s2s + "authentication local-id 'edge-3-1.example.net'" in lines
+        assert s2s + "authentication remote-id '%s'" % end["remote_id"] in lines
+    for command in ("import pki ca routevpn-ca file /config/auth/edge-3-1.ca.pem",
+                    "import pki certificate routevpn file /config/auth/edge-3-1.crt",
+                    "import pki certificate routevpn key-file /config/auth/edge-3-1.key"):
+        assert "#   " + command in lines
+    # The commands come before the configuration that names what they import.
+    assert text.index("import pki ca") < text.index("Paste it into configure mode")
+
+
+def test_the_generic_sheet_names_the_files_the_ca_the_identities_and_the_signature():
+    result, text = certified_text("generic")
+    for end in ends_of(result):
+        section = section_of(text, end["link"])
+        assert "  Authentication:            certificates (X.509) from the mesh's CA, on both sides\n" in section
+        assert "  Signature method:          ECDSA with SHA-384 on P-384 (IKEv2 authentication method 10)" in section
+        assert "  Certificate:               edge-3-1.crt (this side's: subjectAltName DNS:edge-3-1.example.net, " \
+               "issued by the mesh's CA)\n" in section
+        assert "  Private key:               edge-3-1.key (ECDSA P-384 (secp384r1)" in section
+        assert "  CA certificate:            edge-3-1.ca.pem (the mesh's CA, commonName=routevpn.mesh CA" in section
+        assert "  Remote certificate:        sent by %s in IKE_AUTH, issued by that CA, subjectAltName DNS:%s\n" % (
+            end["peer"], end["remote_id"]) in section
+        assert "  Local identity:            edge-3-1.example.net (FQDN)\n" in section
+        assert "Pre-shared key" not in section
+
+
+@pytest.mark.parametrize("platform", ["junos", "vyos", "generic"])
+def test_with_a_given_ca_the_files_ask_for_a_certificate_from_it(platform):
+    _result, text = certified_text(platform, GIVEN_CA)
+    assert "commonName=Corp CA, /inventory/pki/ca.crt (routevpn_pki_ca_certificate of v1-1)" in text
+    assert "subjectAltName DNS:edge-3-1.example.net" in text
+    if platform == "generic":
+        assert "yours to have issued: subjectAltName DNS:edge-3-1.example.net, by the mesh's CA, which is given" \
+            in text
+    else:
+        assert "The mesh's CA is given (routevpn_pki_own_ca false): have it issue this peer's certificate, " \
+               "subjectAltName DNS:edge-3-1.example.net, for an ECDSA P-384 (secp384r1) key" in text
+
+
+@pytest.mark.parametrize("identity, san", [("192.0.2.31", "IP:192.0.2.31"),
+                                           ("vpn@edge.example", "email:vpn@edge.example")])
+def test_the_sheet_names_the_subject_alt_name_of_other_identities(identity, san):
+    spec = peer(platform="generic", auth="pubkey", ike_id=identity,
+                tunnels={"v1-1": {"inside_v4": "169.254.200.2/30", "peer_inside_v4": "169.254.200.1"}})
+    result, _peers = mesh([spec], routevpn_auth="pubkey")
+    text = render(result["external_peers"]["edge-3-1"], "edge-3-1", {}, certificates=OWN_CA)
+    assert "(this side's: subjectAltName %s, issued by the mesh's CA)" % san in text
+
+
+@pytest.mark.parametrize("certificates, words", [
+    (None, "authenticates with a certificate (auth: pubkey), but no certificate settings were given"),
+    (dict(OWN_CA, curve="brainpoolP384r1"), "a key on curve 'brainpoolP384r1', which has no name"),
+    (dict(OWN_CA, own_ca="yes"), "own_ca 'yes' is not true or false"),
+    (dict(OWN_CA, ca="CN=x\nset system"), "routevpn_external_peers[edge-3-1].certificates.ca:"),
+])
+def test_certificate_settings_that_cannot_be_rendered_are_refused_naming_the_peer(certificates, words):
+    result, _peers = certified_mesh("junos")
+    with pytest.raises(ExternalConfigError) as caught:
+        render(result["external_peers"]["edge-3-1"], "edge-3-1", {}, certificates=certificates)
+    assert words in str(caught.value) and "routevpn_external_peers[edge-3-1]" in str(caught.value)
+
+
+def test_an_end_that_authenticates_otherwise_than_its_peer_is_refused():
+    result, _peers = certified_mesh("generic")
+    record = copy.deepcopy(result["external_peers"]["edge-3-1"])
+    record["ends"][0]["auth"] = "psk"
+    with pytest.raises(ExternalConfigError, match=r"authenticates with 'psk', but the peer with pubkey"):
+        render(record, "edge-3-1", {}, certificates=OWN_CA)
+
+
+def test_certificate_file_names_never_collide_between_peers():
+    assert external_config.certificate_files("edge-3-1") == {
+        "private_key": "edge-3-1.key", "certificate": "edge-3-1.crt", "ca_certificate": "edge-3-1.ca.pem"}
+    names = ["x", "x.ca", "x.key", "x.crt", "x.junos", "x.ca.pem"]
+    every = [file_name(name, platform) for name in names for platform in ("junos", "vyos", "generic")] + \
+        [text for name in names for text in external_config.certificate_files(name).values()]
+    assert len(every) == len(set(every))
+    assert all(FILE_NAME.match(text) for text in every)

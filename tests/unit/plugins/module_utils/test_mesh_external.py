@@ -172,6 +172,74 @@ def test_two_managed_gateways_still_must_agree():
                         "link must use the same method"]
 
 
+def certified(**extra):
+    """The cloud peer authenticating with a certificate from the mesh's CA: no given key."""
+    return cloud(auth="pubkey", tunnels={"v1-1": {"inside_v4": "169.254.200.2/30", "peer_inside_v4": "169.254.200.1"}},
+                 **extra)
+
+
+def test_a_peer_with_a_certificate_links_by_certificates_on_both_ends_and_needs_no_master():
+    hostvars = mesh([certified(ike_id="vgw-1.cloud.example")], routevpn_auth="pubkey")
+    for variables in hostvars.values():
+        del variables["routevpn_psk_master"]
+    result = plan(hostvars, sorted(hostvars))
+    auth = dict((end["link"], end["auth"]) for end in result["hosts"]["v1-1"] + result["hosts"]["v2-1"])
+    assert auth == {"11-21": "pubkey", "11-31": "pubkey", "21-31": "pubkey"}
+    record = result["external_peers"]["cloud-vgw-1"]
+    assert [end["auth"] for end in record["ends"]] == ["pubkey", "pubkey"]
+    assert (record["auth"], record["certificate_san"]) == ("pubkey", "DNS:vgw-1.cloud.example")
+    end = next(end for end in result["hosts"]["v1-1"] if end["peer"] == "cloud-vgw-1")
+    # The Linux end checks the peer's certificate for this identity, and gives no key.
+    assert (end["remote_id"], end["psk_given"]) == ("vgw-1.cloud.example", False)
+
+
+@pytest.mark.parametrize("ike_id, san", [(None, "DNS:cloud-vgw-1"), ("192.0.2.31", "IP:192.0.2.31"),
+                                         ("2001:db8:3::1", "IP:2001:db8:3::1"),
+                                         ("vpn@cloud.example", "email:vpn@cloud.example")])
+def test_the_record_names_the_subject_alt_name_of_each_kind_of_identity(ike_id, san):
+    hostvars = mesh([certified(**({"ike_id": ike_id} if ike_id else {}))], routevpn_auth="pubkey")
+    assert plan(hostvars, sorted(hostvars))["external_peers"]["cloud-vgw-1"]["certificate_san"] == san
+
+
+def test_a_peer_with_pre_shared_keys_is_recorded_so():
+    record = plan(mesh([cloud()]), ["v1-1", "v2-1"])["external_peers"]["cloud-vgw-1"]
+    assert (record["auth"], record["certificate_san"]) == ("psk", "DNS:cloud-vgw-1")
+
+
+def test_every_gateway_a_certificate_peer_links_with_must_use_certificates():
+    hostvars = mesh([certified()])  # routevpn_auth: psk everywhere
+    problems = problems_of(hostvars)
+    for gateway, link in (("v1-1", "11-31"), ("v2-1", "21-31")):
+        assert ("%s: routevpn_auth: psk, but link %s joins it to cloud-vgw-1, which authenticates with a certificate "
+                "from the mesh's CA (routevpn_external_peers[cloud-vgw-1].auth: pubkey); set routevpn_auth: pubkey "
+                "on %s, or leave %s out of the peer's gateways" % (gateway, link, gateway, gateway)) in problems
+    # Limited to the certificate gateways, it plans.
+    hostvars = mesh([certified(gateways=["v1-1"])], layout={1: 1, 2: 1})
+    hostvars["v1-1"]["routevpn_auth"] = "pubkey"
+    hostvars["v2-1"]["routevpn_auth"] = "pubkey"
+    assert plan(hostvars, sorted(hostvars))["external_peers"]["cloud-vgw-1"]["auth"] == "pubkey"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (dict(auth="x509"), "all: routevpn_external_peers[cloud-vgw-1].auth: 'x509'; it must be psk"),
+    (dict(tunnels={"v1-1": {"psk": GIVEN_PSK}}),
+     "all: routevpn_external_peers[cloud-vgw-1].tunnels.v1-1: psk is given, but the peer authenticates with a "
+     "certificate from the mesh's CA (auth: pubkey); remove the psk, or set auth: psk"),
+    (dict(ike_id="CN=vgw-1, O=Cloud"),
+     "all: routevpn_external_peers[cloud-vgw-1].ike_id: 'CN=vgw-1, O=Cloud' is not an IKE identity a certificate's "
+     "subjectAltName can hold (auth: pubkey)"),
+    (dict(name="cloud-vgw-"),
+     "all: routevpn_external_peers[cloud-vgw-].ike_id: unset, so the peer's identity is its name 'cloud-vgw-', which "
+     "a certificate's subjectAltName cannot hold"),
+])
+def test_each_problem_of_a_certificate_peer_names_it_and_its_key(change, expected):
+    spec = certified()
+    spec.update(change)
+    problems = problems_of(mesh([spec], routevpn_auth="pubkey"))
+    assert any(problem.startswith(expected) for problem in problems), problems
+    assert GIVEN_PSK not in repr(problems)
+
+
 @pytest.mark.parametrize("value", ["not a list", [1], [{"platform": "junos"}]])
 def test_a_malformed_list_is_one_clear_problem(value):
     hostvars = mesh([])
