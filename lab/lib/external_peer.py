@@ -6,7 +6,7 @@ then the routing.  The lab plays that operator with plain strongSwan and
 BIRD: this reads the sheet, as a person would, and writes what such a peer
 runs, so that the lab proves the sheet carries everything a peer needs.
 
-    python3 lab/lib/external_peer.py SHEET OUTDIR [--interface-prefix xp] [--files DIR]
+    python3 lab/lib/external_peer.py SHEET OUTDIR [--interface-prefix xp]
 
 OUTDIR receives swanctl.conf (mode 0600: it holds the pre-shared keys),
 bird.conf and setup.sh (the XFRM interfaces, their inside addresses, a
@@ -14,12 +14,6 @@ dummy LAN holding the first address of each prefix the peer may announce,
 forwarding on).  The peer answers: the Linux gateways start and re-key
 every tunnel, so its side never initiates and its SAs live a tenth longer
 than the lifetimes the sheet gives.
-
-A peer that authenticates with a certificate (routevpn_external_peers,
-auth: pubkey) has no pre-shared key row: its sheet names its certificate,
-its key and the mesh CA's certificate, files beside the sheet (or in
---files DIR), which go to OUTDIR/x509, OUTDIR/private (0600) and
-OUTDIR/x509ca, where swanctl looks for them beside swanctl.conf.
 
 Only Python's standard library: the lab runs it on the controller.
 """
@@ -81,14 +75,6 @@ def _identity(text):
     return re.sub(r" \([^)]*\)$", "", text)
 
 
-def _file(section, label):
-    """The file a certificate row names first ("NAME.crt (this side's: ...)"): a bare name, never a path."""
-    name = _one(section, label).split(" ", 1)[0]
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
-        raise SheetError("%s: %s row names %r, not a file beside the sheet" % (section.get("link"), label, name))
-    return name
-
-
 def _seconds(text):
     found = re.match(r"^(?:every )?([0-9]+) s\b", text)
     if not found:
@@ -132,13 +118,7 @@ def tunnels(sheet, prefix="xp"):
                 if not selectors:
                     raise SheetError("%s: %s row %r" % (link, label, values[0]))
                 children.append((label[len("CHILD SA "):], [s.strip() for s in selectors.group(1).split(",")]))
-        # "certificates (X.509) from the mesh's CA, ..." or "pre-shared key ...".
-        if _one(section, "Authentication").startswith("certificates"):
-            psk = None
-            files = dict((kind, _file(section, label)) for kind, label in (
-                ("certificate", "Certificate"), ("private_key", "Private key"), ("ca_certificate", "CA certificate")))
-        else:
-            psk, files = _one(section, "Pre-shared key"), None
+        psk = _one(section, "Pre-shared key")
         result.append({
             "link": link,
             "interface": name,
@@ -149,7 +129,6 @@ def tunnels(sheet, prefix="xp"):
             "local_id": _identity(_one(section, "Local identity")),
             "remote_id": _identity(_one(section, "Remote identity")),
             "psk": psk,
-            "files": files,
             "ike_proposals": [_before(value, " = ") for value in section.get("IKE proposal", [])],
             "esp_proposals": [_before(value, " = ") for value in section.get("ESP proposal", [])],
             "ike_lifetime": _seconds(_one(section, "IKE SA lifetime")),
@@ -205,21 +184,8 @@ def swanctl_conf(links):
             "    mobike = no",
             "    if_id_in = %d" % link["if_id"],
             "    if_id_out = %d" % link["if_id"],
-        ]
-        if link["files"]:
-            # Its own certificate (x509/), and only the mesh's CA (x509ca/) vouches for the Linux end's.
-            lines += [
-                '    local { auth = pubkey\n      certs = %s\n      id = "%s"\n    }'
-                % (link["files"]["certificate"], link["local_id"]),
-                '    remote { auth = pubkey\n      cacerts = %s\n      id = "%s"\n    }'
-                % (link["files"]["ca_certificate"], link["remote_id"]),
-            ]
-        else:
-            lines += [
-                '    local { auth = psk\n      id = "%s"\n    }' % link["local_id"],
-                '    remote { auth = psk\n      id = "%s"\n    }' % link["remote_id"],
-            ]
-        lines += [
+            '    local { auth = psk\n      id = "%s"\n    }' % link["local_id"],
+            '    remote { auth = psk\n      id = "%s"\n    }' % link["remote_id"],
             "    children {",
         ]
         for child, selectors in link["children"]:
@@ -239,8 +205,6 @@ def swanctl_conf(links):
         lines += ["    }", "  }"]
     lines += ["}", "secrets {"]
     for link in links:
-        if link["psk"] is None:
-            continue  # its key is in private/, which swanctl loads with --load-creds
         lines += [
             "  ike-%s {" % _conf_name(link["link"]),
             '    id-local = "%s"' % link["local_id"],
@@ -327,42 +291,18 @@ def setup_sh(links, route, lan="lan0"):
     return "\n".join(lines) + "\n"
 
 
-# Where swanctl looks, beside swanctl.conf, for each file a certificate row names.
-_CREDENTIAL_DIRS = {"certificate": ("x509", 0o644), "private_key": ("private", 0o600),
-                    "ca_certificate": ("x509ca", 0o644)}
-
-
-def _write(path, text, mode):
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, mode)
-
-
-def write(sheet_text, outdir, prefix="xp", files_dir=None):
-    """The peer's files in ``outdir`` from the sheet; a certificate peer's key and certificates are taken from
-    ``files_dir`` (where the sheet lies, for the operator)."""
+def write(sheet_text, outdir, prefix="xp"):
     sheet = parse(sheet_text)
     links, route = tunnels(sheet, prefix), routing(sheet)
     os.makedirs(outdir, exist_ok=True)
     files = {"swanctl.conf": (swanctl_conf(links), 0o600), "bird.conf": (bird_conf(links, route), 0o644),
              "setup.sh": (setup_sh(links, route), 0o755)}
     for name, (text, mode) in files.items():
-        _write(os.path.join(outdir, name), text, mode)
-    for link in links:
-        for kind, name in sorted((link["files"] or {}).items()):
-            if files_dir is None:
-                raise SheetError("%s: the sheet names %s, but no directory holds the peer's files"
-                                 % (link["link"], name))
-            directory, mode = _CREDENTIAL_DIRS[kind]
-            os.makedirs(os.path.join(outdir, directory), mode=0o700 if kind == "private_key" else 0o755,
-                        exist_ok=True)
-            try:
-                with open(os.path.join(files_dir, name), encoding="ascii") as handle:
-                    text = handle.read()
-            except OSError as exc:
-                raise SheetError("%s: %s: %s" % (link["link"], name, exc.strerror))
-            _write(os.path.join(outdir, directory, name), text, mode)
+        path = os.path.join(outdir, name)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(path, mode)
     return links, route
 
 
@@ -371,13 +311,11 @@ def main(argv=None):
     parser.add_argument("sheet")
     parser.add_argument("outdir")
     parser.add_argument("--interface-prefix", default="xp")
-    parser.add_argument("--files", help="where the sheet's certificate files are (default: the sheet's directory)")
     args = parser.parse_args(argv)
     with open(args.sheet, encoding="utf-8") as handle:
         text = handle.read()
     try:
-        links, _route = write(text, args.outdir, args.interface_prefix,
-                              args.files or os.path.dirname(os.path.abspath(args.sheet)))
+        links, _route = write(text, args.outdir, args.interface_prefix)
     except SheetError as exc:
         print("external_peer.py: %s: %s" % (args.sheet, exc), file=sys.stderr)
         return 2

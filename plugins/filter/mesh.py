@@ -12,10 +12,8 @@ from ansible.errors import AnsibleFilterError
 from jinja2 import Undefined
 
 from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.external_config import (
-    CERTIFICATE_FILES,
     FILE_NAME,
     ExternalConfigError,
-    certificate_files,
     file_name,
     render,
 )
@@ -173,8 +171,6 @@ def _external_psks(function, name, record, psk_master, overrides, external_peers
         raise AnsibleFilterError("%s: routevpn_external_peers could not be templated: %s" % (function, exc))
     psks = {}
     for end in record.get("ends") or []:
-        if end.get("auth", "psk") != "psk":
-            continue  # a certificate link has no key, and needs no master
         given = given_psk(peers, name, str(end.get("peer")))
         try:
             psks[str(end.get("link"))] = link_psk(
@@ -185,53 +181,29 @@ def _external_psks(function, name, record, psk_master, overrides, external_peers
     return psks
 
 
-def _certificates(function, certificates):
-    """{peer: its certificate settings} (the pki role's __routevpn_pki_external), as plain data; {} for None."""
-    try:
-        certificates = _plain(certificates) if certificates else {}
-    except _NotTemplated as exc:
-        raise AnsibleFilterError("%s: the certificate settings could not be templated: %s" % (function, exc))
-    if not isinstance(certificates, Mapping):
-        raise AnsibleFilterError("%s: certificates must map each peer with auth pubkey to its certificate settings"
-                                 % function)
-    return certificates
-
-
-def _external_text(function, mesh_plan_, name, psk_master, overrides, external_peers, certificates=None):
+def _external_text(function, mesh_plan_, name, psk_master, overrides, external_peers):
     plan_, record = _external_record(function, mesh_plan_, name)
     psks = _external_psks(function, name, record, psk_master, overrides, external_peers)
     try:
         return render(record, name, psks, sites=plan_.get("sites"),
-                      transfer_pools=[plan_.get("transfer_pool_v4"), plan_.get("transfer_pool_v6")],
-                      certificates=_certificates(function, certificates).get(name))
+                      transfer_pools=[plan_.get("transfer_pool_v4"), plan_.get("transfer_pool_v6")])
     except ExternalConfigError as exc:
         raise AnsibleFilterError("%s: %s" % (function, exc))
 
 
-def mesh_external_config(mesh_plan_, name, psk_master=None, overrides=None, external_peers=None, certificates=None):
-    """The configuration of external peer ``name`` for its operator (module_utils/_mesh/external_config.py);
-    ``certificates`` is the pki role's word on each peer with auth pubkey (roles/pki/tasks/external_peers.yml)."""
-    return _external_text("mesh_external_config", mesh_plan_, str(name), psk_master, overrides, external_peers,
-                          certificates)
+def mesh_external_config(mesh_plan_, name, psk_master=None, overrides=None, external_peers=None):
+    """The configuration of external peer ``name`` for its operator (module_utils/_mesh/external_config.py)."""
+    return _external_text("mesh_external_config", mesh_plan_, str(name), psk_master, overrides, external_peers)
 
 
-def mesh_external_files(mesh_plan_, found=None, psk_master=None, overrides=None, external_peers=None,
-                        certificates=None):
-    """``{write: [{name, file}], copies: [{name, file, kind, source}], remove: [file], problems: [...]}`` for
-    routevpn_external_peers_dir.
+def mesh_external_files(mesh_plan_, found=None, psk_master=None, overrides=None, external_peers=None):
+    """``{write: [{name, file}], remove: [file], problems: [...]}`` for routevpn_external_peers_dir.
 
     ``found`` lists the names of the files in the directory; a file named
-    like a peer's (NAME.junos.conf, NAME.vyos.conf, NAME.txt, and a
-    certificate peer's NAME.key, NAME.crt, NAME.ca.pem) that the plan does
-    not write is to be removed.  ``copies`` lists, for each peer with auth
-    pubkey, the files of ``certificates`` (the pki role's: its key and
-    certificate where the mesh's CA issued them, and the CA's certificate)
-    to copy beside its configuration, ``kind`` naming each (private_key,
-    certificate, ca_certificate); a peer's NAME.key and NAME.crt stay even
-    where the CA is given and nothing is copied (its operator's files).
-    ``problems`` holds, for each peer whose configuration cannot be
-    rendered, why (never a secret): a play stops on them before it writes a
-    file with no_log.
+    like a peer's (NAME.junos.conf, NAME.vyos.conf, NAME.txt) that the plan
+    does not write is to be removed.  ``problems`` holds, for each peer whose
+    configuration cannot be rendered, why (never a secret): a play stops on
+    them before it writes a file with no_log.
     """
     try:
         plan_ = _plain(mesh_plan_)
@@ -241,31 +213,22 @@ def mesh_external_files(mesh_plan_, found=None, psk_master=None, overrides=None,
         raise AnsibleFilterError("mesh_external_files: the input must be the mesh plan (routevpn_mesh_plan)")
     if found is not None and (isinstance(found, str) or not isinstance(found, (list, tuple))):
         raise AnsibleFilterError("mesh_external_files: found must be a list of file names")
-    certificates = _certificates("mesh_external_files", certificates)
-    write, copies, kept, problems = [], [], set(), []
+    write, problems = [], []
     for name in sorted(plan_["external_peers"]):
         record = plan_["external_peers"][name]
         try:
             write.append({"name": name, "file": file_name(name, record.get("platform") if isinstance(record, Mapping)
                                                           else None)})
-            files = certificate_files(name)
         except ExternalConfigError as exc:
             raise AnsibleFilterError("mesh_external_files: %s" % exc)
-        if isinstance(record, Mapping) and record.get("auth") == "pubkey":
-            kept.update(files.values())
-            settings = certificates.get(name)
-            for kind, _suffix in CERTIFICATE_FILES:
-                source = settings.get(kind) if isinstance(settings, Mapping) else None
-                if source:
-                    copies.append({"name": name, "file": files[kind], "kind": kind, "source": str(source)})
         try:
-            _external_text("mesh_external_config", plan_, name, psk_master, overrides, external_peers, certificates)
+            _external_text("mesh_external_config", plan_, name, psk_master, overrides, external_peers)
         except AnsibleFilterError as exc:
             problems.append(str(exc))
-    planned = set(item["file"] for item in write) | kept
+    planned = set(item["file"] for item in write)
     remove = sorted(str(found_name) for found_name in found or []
                     if FILE_NAME.match(str(found_name)) and str(found_name) not in planned)
-    return {"write": write, "copies": copies, "remove": remove, "problems": problems}
+    return {"write": write, "remove": remove, "problems": problems}
 
 
 def mesh_reauth(mesh_plan_, hostvars, active):

@@ -31,14 +31,8 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import 
 
 VARIABLE = "routevpn_external_peers"
 PLATFORMS = ("junos", "vyos", "generic")
-# How the peer's links authenticate: a pre-shared key per tunnel, or a certificate from the mesh's CA (the one
-# that issued the Linux gateways' certificates: routevpn_pki_own_ca's, or the given routevpn_pki_ca_certificate).
-AUTH_METHODS = ("psk", "pubkey")
-KEYS = ("name", "platform", "auth", "gateway_id", "site", "public_address", "ike_id", "gateways", "tunnels",
+KEYS = ("name", "platform", "gateway_id", "site", "public_address", "ike_id", "gateways", "tunnels",
         "ike_proposals", "esp_proposals", "dpd_delay", "bfd")
-# The identities a certificate's subjectAltName names (plan._SAN_TYPES): a DN would be its subject, which the
-# mesh's CA does not issue, and a pre-shared key cannot prove.
-_SAN_KINDS = ("dns", "ip", "email")
 TUNNEL_KEYS = ("psk", "inside_v4", "peer_inside_v4", "inside_v6", "peer_inside_v6")
 # The proposals of the mesh's strongSwan ends (routevpn_strongswan_proposals and _esp_proposals), which
 # every platform named here negotiates: AES-256-GCM with ECP-384 (group 20) and a SHA-384 PRF is what the
@@ -56,7 +50,6 @@ class ExternalPeer(object):
     def __init__(self, name):
         self.name = name
         self.platform = None
-        self.auth = "psk"
         self.gateway_id = None
         self.site = None
         self.public = {}  # family -> ip_address
@@ -150,11 +143,6 @@ def _tunnels(value, peer, problems):
         psk = spec.get("psk")
         if psk is not None and (not isinstance(psk, str) or len(psk) < PSK_MIN_LENGTH):
             problems.add("all", where, "psk must be a string of at least %d characters" % PSK_MIN_LENGTH)
-        if psk is not None and peer.auth == "pubkey":
-            # The Linux end would write no secret for it, and the rendered side none either: a key kept here would
-            # only look as if it were used.
-            problems.add("all", where, "psk is given, but the peer authenticates with a certificate from the mesh's "
-                         "CA (auth: pubkey); remove the psk, or set auth: psk")
         tunnels[gateway] = {"psk": psk is not None,
                             "v4": _inside(spec, 4, peer, gateway, problems),
                             "v6": _inside(spec, 6, peer, gateway, problems)}
@@ -197,13 +185,6 @@ def read_external_peers(raw, sites, problems):
         else:
             peer.platform = platform
 
-        auth = spec.get("auth")
-        if auth is not None and auth not in AUTH_METHODS:
-            problems.add("all", peer.label("auth"), "%s; it must be psk (a pre-shared key per tunnel, the default) or "
-                         "pubkey (a certificate from the mesh's CA)" % shown(auth))
-        elif auth is not None:
-            peer.auth = auth
-
         if spec.get("gateway_id") is None:
             problems.add("all", peer.label("gateway_id"), "missing (a unique, stable number 1..%d: its links are "
                          "numbered from it, as a routevpn_gateway_id)" % GATEWAY_ID_MAX)
@@ -227,14 +208,9 @@ def read_external_peers(raw, sites, problems):
         ike_id = spec.get("ike_id")
         if ike_id is None or ike_id == "":
             peer.ike_id, peer.ike_id_kind = name, ike_id_kind(name)
-            if peer.auth == "pubkey" and peer.ike_id_kind not in _SAN_KINDS:
-                problems.add("all", peer.label("ike_id"), "unset, so the peer's identity is its name %s, which a "
-                             "certificate's subjectAltName cannot hold (auth: pubkey); set ike_id to a DNS name, "
-                             "user@DNS name or an IP address" % shown(name))
-        elif not isinstance(ike_id, str) or ike_id_kind(ike_id) not in _SAN_KINDS:
-            problems.add("all", peer.label("ike_id"), "%s is not an IKE identity %s: a DNS name, user@DNS name or an "
-                         "IP address" % (shown(ike_id), "a certificate's subjectAltName can hold (auth: pubkey)"
-                                         if peer.auth == "pubkey" else "a pre-shared key can prove"))
+        elif not isinstance(ike_id, str) or ike_id_kind(ike_id) in (None, "dn"):
+            problems.add("all", peer.label("ike_id"), "%s is not an IKE identity a pre-shared key can prove: a "
+                         "DNS name, user@DNS name or an IP address" % shown(ike_id))
         else:
             peer.ike_id, peer.ike_id_kind = ike_id, ike_id_kind(ike_id)
 

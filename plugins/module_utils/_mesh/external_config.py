@@ -58,32 +58,6 @@ Where the tables come from (each name written is one the platform lists):
   route-based VPN with ``vti bind`` and ``options
   disable-route-autoinstall``).
 
-A peer with ``auth: pubkey`` authenticates with a certificate from the mesh's
-CA instead (ECDSA on the curve of the pki role's own CA); where its
-statements come from:
-
-* Junos: Juniper's CLI reference, ``proposal (Security IKE)``
-  (``authentication-method`` ecdsa-signatures-256, ecdsa-signatures-384,
-  ecdsa-signatures-521, rsa-signatures, pre-shared-keys) and ``policy
-  (Security IKE)`` (``certificate { local-certificate ID; trusted-ca {
-  ca-profile NAME; } }``).  The ``security pki ca-profile`` block
-  (``ca-identity``, ``revocation-check { disable; }``) and the operational
-  ``request security pki ca-certificate load ca-profile NAME filename F`` and
-  ``request security pki local-certificate load certificate-id ID filename F
-  key K`` are Juniper's documentation as remembered when this was written:
-  unverified on a device.
-* VyOS 1.4: vyos-1x, branch sagitta: interface-definitions/vpn_ipsec.xml.in
-  with include/ipsec/authentication-x509.xml.i (``authentication mode
-  x509``, ``authentication x509 certificate NAME``, ``authentication x509
-  ca-certificate NAME``), data/templates/ipsec/swanctl/peer.j2 (x509: ``auth
-  = pubkey``, ``certs``, ``send_cert = always``), and
-  op-mode-definitions/pki.xml.in with src/op_mode/pki.py (``import pki ca
-  NAME file F``, ``import pki certificate NAME file F`` and ``... key-file
-  K``, which asks for the key's passphrase and installs the PEM bodies into
-  the configuration).  The commands to load the files are printed, not the
-  PEM bodies: the private key never enters this text, the filters' arguments
-  or a log.
-
 Every value written goes through ``conf_text`` (or a stricter check here) and
 is refused, naming the peer, when it could leave its place in the file; a
 pre-shared key is checked without ever being shown in a message.
@@ -101,31 +75,8 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.inputs import 
 
 PLATFORMS = ("junos", "vyos", "generic")
 FILE_SUFFIXES = {"junos": "junos.conf", "vyos": "vyos.conf", "generic": "txt"}
-# Beside the configuration of a peer with auth pubkey: its private key, its certificate and the mesh's CA
-# certificate (playbooks/mesh.yml copies them there).  No suffix is a dotted tail of another (a peer named
-# "x.ca" has "x.ca.crt", never "x.ca.pem"), so two peers' files never share a name.
-CERTIFICATE_FILES = (("private_key", "key"), ("certificate", "crt"), ("ca_certificate", "ca.pem"))
 # A file of ours in routevpn_external_peers_dir: a peer's name (inventory host name rules) and a suffix.
-FILE_NAME = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,62})\."
-                       r"(?P<suffix>junos\.conf|vyos\.conf|txt|key|crt|ca\.pem)$")
-# The names under which the peer holds the mesh's CA and its own certificate (a Junos ca-profile and
-# certificate-id, VyOS's pki ca and pki certificate): one of each per device for this mesh, so fixed names.
-CA_PROFILE = "routevpn-ca"
-LOCAL_CERTIFICATE = "routevpn"
-# The key of a certificate the mesh's CA issues (the pki role: __routevpn_pki_curve), and what each platform
-# calls its signatures.  The IKEv2 methods are RFC 7296's (9, 10, 11: ECDSA with SHA-256/384/512 on P-256/384/521);
-# strongSwan signs with RFC 7427's digital signature (method 14) when the peer announces it, else with those.
-CURVES = {
-    "secp256r1": {"key": "ECDSA P-256 (secp256r1)", "junos": "ecdsa-signatures-256",
-                  "method": "ECDSA with SHA-256 on P-256 (IKEv2 authentication method 9), or RFC 7427 digital "
-                            "signature (method 14)"},
-    "secp384r1": {"key": "ECDSA P-384 (secp384r1)", "junos": "ecdsa-signatures-384",
-                  "method": "ECDSA with SHA-384 on P-384 (IKEv2 authentication method 10), or RFC 7427 digital "
-                            "signature (method 14)"},
-    "secp521r1": {"key": "ECDSA P-521 (secp521r1)", "junos": "ecdsa-signatures-521",
-                  "method": "ECDSA with SHA-512 on P-521 (IKEv2 authentication method 11), or RFC 7427 digital "
-                            "signature (method 14)"},
-}
+FILE_NAME = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,62})\.(?P<suffix>junos\.conf|vyos\.conf|txt)$")
 
 VARIABLE = "routevpn_external_peers"
 
@@ -270,12 +221,11 @@ def _network(peer, value, where):
 
 
 def _identity(peer, value, where):
-    """(kind, text): an IKE identity a pre-shared key can prove and a certificate's subjectAltName can hold, 'ip'
-    (with its address), 'dns' or 'email'."""
+    """(kind, text): an IKE identity a pre-shared key can prove, 'ip' (with its address), 'dns' or 'email'."""
     kind = ike_id_kind(value) if isinstance(value, str) else None
     if kind not in ("ip", "dns", "email"):
         raise peer.error(where, "%s is not a DNS name, user@DNS name or IP address (an identity a pre-shared key "
-                         "proves, or a certificate names in its subjectAltName)" % conf_text._shown(value))  # pylint: disable=protected-access
+                         "proves)" % conf_text._shown(value))  # pylint: disable=protected-access
     return kind, _token(peer, value, where)
 
 
@@ -390,7 +340,7 @@ class _Link(object):
     """One end of the record, checked: everything a renderer writes for one tunnel."""
 
 
-def _links(peer, record, psks, platform, auth):
+def _links(peer, record, psks, platform):
     gateway_id = _int(peer, record.get("gateway_id"), "gateway_id", 1, 65535)
     ends = record.get("ends")
     if not isinstance(ends, list) or not ends:
@@ -409,9 +359,9 @@ def _links(peer, record, psks, platform, auth):
         where = "ends[%s]" % link.name
         link.gateway = _token(peer, end.get("peer"), where + ".peer")
         link.site = _name(peer, end.get("peer_site"), where + ".peer_site")
-        if end.get("auth", "psk") != auth:
-            raise peer.error(where, "link %s authenticates with %s, but the peer with %s; every link of a peer "
-                             "authenticates as the peer does" % (link.name, conf_text._shown(end.get("auth")), auth))  # pylint: disable=protected-access
+        if end.get("auth", "psk") != "psk":
+            raise peer.error(where, "link %s authenticates with %s; a peer the collection does not manage is "
+                             "rendered with pre-shared keys only" % (link.name, conf_text._shown(end.get("auth"))))  # pylint: disable=protected-access
         link.local_asn = _int(peer, end.get("local_asn"), where + ".local_asn", 1, 4294967295)
         link.peer_asn = _int(peer, end.get("peer_asn"), where + ".peer_asn", 1, 4294967295)
         link.local_ike = _address(peer, end.get("local_ike_address"), where + ".local_ike_address")
@@ -461,8 +411,7 @@ def _links(peer, record, psks, platform, auth):
         if not isinstance(link.bfd, bool):
             raise peer.error(where + ".bfd", "%s is not true or false" % conf_text._shown(link.bfd))  # pylint: disable=protected-access
         link.psk_given = bool(end.get("psk_given"))
-        # A certificate link has no key to write (its ends sign with their certificates' keys).
-        link.psk = _secret(peer, psks, link.name, platform) if auth == "psk" else None
+        link.psk = _secret(peer, psks, link.name, platform)
         links.append(link)
     seen = set()
     for link in links:
@@ -472,48 +421,15 @@ def _links(peer, record, psks, platform, auth):
     return sorted(links, key=lambda link: link.gateway_id)
 
 
-class _Certificates(object):
-    """What a peer with auth pubkey is told of its certificate: the files beside its configuration, the CA that
-    issues (or issued) it, its key's curve and the subjectAltName it must carry.
-
-    ``certificates`` is the pki role's word for this peer (tasks/external_peers.yml): ``own_ca`` (true: the
-    mesh's CA issued the key and certificate beside the file; false: the CA is given, and the peer's operator has
-    one issued), ``curve`` (the key the mesh's certificates have, as community.crypto names it) and ``ca`` (the
-    CA, in one line: its subject, and for a given CA where its certificate is).
-    """
-
-    def __init__(self, peer, record, certificates):
-        if not isinstance(certificates, dict):
-            raise peer.error("auth", "authenticates with a certificate (auth: pubkey), but no certificate settings "
-                             "were given to render it (playbooks/mesh.yml takes them from the pki role's "
-                             "tasks/external_peers.yml)")
-        self.own_ca = certificates.get("own_ca")
-        if not isinstance(self.own_ca, bool):
-            raise peer.error("auth", "own_ca %s is not true or false" % conf_text._shown(self.own_ca))  # pylint: disable=protected-access
-        curve = certificates.get("curve")
-        if curve not in CURVES:
-            raise peer.error("auth", "the mesh's certificates have a key on curve %s, which has no name in "
-                             "routevpn.mesh's table (external_config.CURVES: %s)"
-                             % (conf_text._shown(curve), ", ".join(sorted(CURVES))))  # pylint: disable=protected-access
-        self.curve = CURVES[curve]
-        self.ca = _line(peer, certificates.get("ca"), "certificates.ca")
-        self.san = _line(peer, record.get("certificate_san"), "certificate_san")
-        self.files = certificate_files(peer.name)
-
-
 class _Context(object):
     """The record, checked, and what the renderers share."""
 
-    def __init__(self, record, name, psks, platform, sites, transfer_pools, certificates):
+    def __init__(self, record, name, psks, platform, sites, transfer_pools):
         peer = self.peer = _Peer(name)
         if not isinstance(record, dict):
             raise peer.error(None, "the plan has no record of this peer")
         self.name = _line(peer, name, "name")
         self.platform = platform
-        self.auth = record.get("auth", "psk")
-        if self.auth not in ("psk", "pubkey"):
-            raise peer.error("auth", "%s is not psk or pubkey" % conf_text._shown(self.auth))  # pylint: disable=protected-access
-        self.certificates = _Certificates(peer, record, certificates) if self.auth == "pubkey" else None
         self.site = _name(peer, record.get("site"), "site")
         self.asn = _int(peer, record.get("asn"), "asn", 1, 4294967295)
         self.router_id = _address(peer, record.get("router_id"), "router_id")
@@ -525,7 +441,7 @@ class _Context(object):
         self.dpd = _int(peer, record.get("dpd_delay"), "dpd_delay", 1, 3600)
         self.own = dict((family, [_network(peer, p, "prefixes_" + family) for p in record.get("prefixes_" + family)
                                   or []]) for family in ("v4", "v6"))
-        self.links = _links(peer, record, psks, platform, self.auth)
+        self.links = _links(peer, record, psks, platform)
         self.bfd = any(link.bfd for link in self.links)
         self.sites = {}
         for site_name in sorted(set(link.site for link in self.links)):
@@ -587,8 +503,7 @@ def _junos_proposals(ctx):
     peer, ike, esp = ctx.peer, [], []
     for number, proposal in enumerate(ctx.ike, 1):
         where = "ike_proposals"
-        method = ctx.certificates.curve["junos"] if ctx.certificates else "pre-shared-keys"
-        statements = ["authentication-method " + method,
+        statements = ["authentication-method pre-shared-keys",
                       "dh-group " + _mapped(peer, JUNOS["dh"], proposal.dh, where, "junos", proposal, "key exchange"),
                       "encryption-algorithm " + _mapped(peer, JUNOS["ike_encryption"], proposal.encryption, where,
                                                         "junos", proposal, "encryption")]
@@ -664,30 +579,6 @@ def _junos_policies(ctx):
     return nodes
 
 
-def _junos_certificate_notes(ctx):
-    """The operational commands that load the CA and the peer's own certificate (auth pubkey)."""
-    if not ctx.certificates:
-        return []
-    cert, files = ctx.certificates, ctx.certificates.files
-    notes = ["Authentication: certificates from the mesh's CA, %s; %s, subjectAltName %s."
-             % (cert.ca, cert.curve["key"], cert.san)]
-    if not cert.own_ca:
-        notes.append("The mesh's CA is given (routevpn_pki_own_ca false): have it issue this peer's certificate, "
-                     "subjectAltName %s, for an %s key, as %s with its key as %s." % (
-                         cert.san, cert.curve["key"], files["certificate"], files["private_key"]))
-    notes += [
-        "After commit (the ca-profile must exist), copy %s, %s and %s to /var/tmp/ and load them:"
-        % (files["ca_certificate"], files["certificate"], files["private_key"]),
-        "  request security pki ca-certificate load ca-profile %s filename /var/tmp/%s"
-        % (CA_PROFILE, files["ca_certificate"]),
-        "  request security pki local-certificate load certificate-id %s filename /var/tmp/%s key /var/tmp/%s"
-        % (LOCAL_CERTIFICATE, files["certificate"], files["private_key"]),
-        "then delete /var/tmp/%s. (These commands are from Juniper's documentation, unverified on a device.)"
-        % files["private_key"],
-    ]
-    return notes
-
-
 def _render_junos(ctx):
     peer = ctx.peer
     low, high = JUNOS_DPD_INTERVAL
@@ -710,16 +601,9 @@ def _render_junos(ctx):
                 families.append(("family " + junos_family, ["address %s" % link.inside[family][0].with_prefixlen]))
         units.append(("unit %d" % link.gateway_id,
                       ["description \"routevpn.mesh link %s to %s\"" % (link.name, link.gateway)] + families))
-        if ctx.certificates:
-            # This side signs with the certificate loaded as LOCAL_CERTIFICATE and accepts the Linux end's only
-            # from the mesh's CA, loaded into CA_PROFILE (the header's commands).
-            credential = ("certificate", ["local-certificate " + LOCAL_CERTIFICATE,
-                                          ("trusted-ca", ["ca-profile " + CA_PROFILE])])
-        else:
-            credential = 'pre-shared-key ascii-text "%s"' % link.psk
         policies.append(("policy routevpn-%s" % link.name,
                          ["proposals [ %s ]" % " ".join(header.split()[1] for header, _body in ike_proposals),
-                          credential]))
+                          'pre-shared-key ascii-text "%s"' % link.psk]))
         gateways.append(("gateway routevpn-%s" % link.name, [
             "ike-policy routevpn-%s" % link.name,
             "address %s" % link.remote_ike,
@@ -777,10 +661,7 @@ def _render_junos(ctx):
         ])]),
         # Junos has no forwarding-table export in a routing instance: the main instance's applies to all of them.
         ("routing-options", [("forwarding-table", ["export routevpn-ecmp"])]),
-        ("security", ([("pki", [("ca-profile " + CA_PROFILE, [
-            "ca-identity " + CA_PROFILE,
-            # The mesh's CA publishes no revocation list (the pki role's own CA has none).
-            ("revocation-check", ["disable"])])])] if ctx.certificates else []) + [
+        ("security", [
             ("ike", ike_proposals + policies + gateways),
             ("ipsec", esp_proposals + [("policy routevpn-ipsec", ipsec_policy)] + vpns),
         ]),
@@ -794,7 +675,7 @@ def _render_junos(ctx):
         "The Linux gateways start and re-key every tunnel; establish-tunnels on-traffic (the default) keeps this",
         "side from starting a second IKE SA at commit; it starts one only when traffic meets no SA.",
         "st0 unit N is the Linux gateway's routevpn_gateway_id N: units stay when links come and go.",
-    ] + _junos_certificate_notes(ctx)) + "\n".join(_junos_lines(config)) + "\n"
+    ]) + "\n".join(_junos_lines(config)) + "\n"
 
 
 # ------------------------------------------------------------------ vyos
@@ -859,17 +740,11 @@ def _render_vyos(ctx):
             if family in link.inside:
                 put("interfaces vti %s address" % vti, link.inside[family][0].with_prefixlen)
         put("interfaces vti %s description" % vti, "routevpn.mesh link %s to %s" % (link.name, link.gateway))
+        put("vpn ipsec authentication psk %s id" % name, link.local_id[1])
+        put("vpn ipsec authentication psk %s id" % name, link.remote_id[1])
+        put("vpn ipsec authentication psk %s secret" % name, link.psk, "the pre-shared key of link " + link.name)
         s2s = "vpn ipsec site-to-site peer " + name
-        if ctx.certificates:
-            # The certificate and CA the header's import commands put into the configuration's pki tree.
-            put(s2s + " authentication mode", "x509")
-            put(s2s + " authentication x509 ca-certificate", CA_PROFILE)
-            put(s2s + " authentication x509 certificate", LOCAL_CERTIFICATE)
-        else:
-            put("vpn ipsec authentication psk %s id" % name, link.local_id[1])
-            put("vpn ipsec authentication psk %s id" % name, link.remote_id[1])
-            put("vpn ipsec authentication psk %s secret" % name, link.psk, "the pre-shared key of link " + link.name)
-            put(s2s + " authentication mode", "pre-shared-secret")
+        put(s2s + " authentication mode", "pre-shared-secret")
         put(s2s + " authentication local-id", link.local_id[1])
         put(s2s + " authentication remote-id", link.remote_id[1])
         # The Linux gateway starts the link: none only loads it (respond would install a trap).
@@ -906,35 +781,11 @@ def _render_vyos(ctx):
                 put("protocols bfd peer %s interval transmit" % neighbor, link.timers["bfd_interval_ms"])
                 put("protocols bfd peer %s interval receive" % neighbor, link.timers["bfd_interval_ms"])
                 put("protocols bfd peer %s interval multiplier" % neighbor, link.timers["bfd_multiplier"])
-    return _header(ctx, "#", _vyos_certificate_notes(ctx) + [
+    return _header(ctx, "#", [
         "Paste it into configure mode (VyOS 1.4), then commit and save.",
         "The Linux gateways start and re-key every tunnel: connection-type none only loads each peer here.",
         "vtiN is the Linux gateway's routevpn_gateway_id N: interfaces stay when links come and go.",
     ]) + "\n".join(lines) + "\n"
-
-
-def _vyos_certificate_notes(ctx):
-    """The operational commands that import the CA and the peer's own certificate and key (auth pubkey): the
-    files stay files until VyOS reads them, so the key is never part of this text."""
-    if not ctx.certificates:
-        return []
-    cert, files = ctx.certificates, ctx.certificates.files
-    notes = ["Authentication: certificates from the mesh's CA, %s; %s, subjectAltName %s."
-             % (cert.ca, cert.curve["key"], cert.san)]
-    if not cert.own_ca:
-        notes.append("The mesh's CA is given (routevpn_pki_own_ca false): have it issue this peer's certificate, "
-                     "subjectAltName %s, for an %s key, as %s with its key as %s." % (
-                         cert.san, cert.curve["key"], files["certificate"], files["private_key"]))
-    notes += [
-        "First copy %s, %s and %s to /config/auth/ and import them in operational mode"
-        % (files["ca_certificate"], files["certificate"], files["private_key"]),
-        "(the key has no passphrase: press Enter when asked):",
-        "  import pki ca %s file /config/auth/%s" % (CA_PROFILE, files["ca_certificate"]),
-        "  import pki certificate %s file /config/auth/%s" % (LOCAL_CERTIFICATE, files["certificate"]),
-        "  import pki certificate %s key-file /config/auth/%s" % (LOCAL_CERTIFICATE, files["private_key"]),
-        "then delete /config/auth/%s." % files["private_key"],
-    ]
-    return notes
 
 
 def _vyos_prefix_list(put, name, family, networks):
@@ -1001,32 +852,6 @@ def _identity_text(identity):
     return "%s (%s)" % (text, {"ip": "IP address", "dns": "FQDN", "email": "user FQDN (RFC 822)"}[kind])
 
 
-def _generic_certificate_rows(ctx, link, row):
-    """A tunnel's authentication by certificates: the file names first in their rows (lab/lib/external_peer.py
-    reads them there), then what each holds."""
-    cert, files = ctx.certificates, ctx.certificates.files
-    row("Authentication", "certificates (X.509) from the mesh's CA, on both sides")
-    row("Signature method", cert.curve["method"])
-    if cert.own_ca:
-        row("Certificate", "%s (this side's: subjectAltName %s, issued by the mesh's CA)"
-            % (files["certificate"], cert.san))
-        row("Private key", "%s (%s, of that certificate: keep it secret)" % (files["private_key"], cert.curve["key"]))
-    else:
-        row("Certificate", "%s (this side's, yours to have issued: subjectAltName %s, by the mesh's CA, which is "
-            "given: routevpn_pki_own_ca false)" % (files["certificate"], cert.san))
-        row("Private key", "%s (yours: an %s key, of that certificate)" % (files["private_key"], cert.curve["key"]))
-    row("CA certificate", "%s (the mesh's CA, %s: it issued the Linux side's certificate)"
-        % (files["ca_certificate"], cert.ca))
-    row("Remote certificate", "sent by %s in IKE_AUTH, issued by that CA, subjectAltName %s"
-        % (link.gateway, _subject_alt_name(link.remote_id)))
-
-
-def _subject_alt_name(identity):
-    """The subjectAltName a certificate for ``identity`` carries, as plan._certificate_san writes it."""
-    kind, text = identity
-    return "%s:%s" % ({"ip": "IP", "dns": "DNS", "email": "email"}[kind], text)
-
-
 def _render_generic(ctx):
     rows = []
 
@@ -1047,12 +872,8 @@ def _render_generic(ctx):
         row("Remote IKE address", str(link.remote_ike))
         row("Local identity", _identity_text(link.local_id))
         row("Remote identity", _identity_text(link.remote_id))
-        if ctx.certificates:
-            _generic_certificate_rows(ctx, link, row)
-        else:
-            row("Authentication", "pre-shared key" + (" (given in routevpn_external_peers)" if link.psk_given
-                                                      else ""))
-            row("Pre-shared key", link.psk)
+        row("Authentication", "pre-shared key" + (" (given in routevpn_external_peers)" if link.psk_given else ""))
+        row("Pre-shared key", link.psk)
         row("Initiator", "%s starts and re-keys the tunnel; this side responds" % link.gateway)
         for proposal in ctx.ike:
             row("IKE proposal", "%s = %s" % (proposal.text, _describe(proposal)))
@@ -1094,22 +915,17 @@ def _render_generic(ctx):
 def _header(ctx, comment, notes):
     lines = ["Generated by routevpn.mesh for %s (%s, site %s, AS %d): its side of %d link(s)." % (
         ctx.name, ctx.platform, ctx.site, ctx.asn, len(ctx.links)),
-        "It holds the links' pre-shared keys: keep it private, and regenerate it rather than edit it."
-        if not ctx.certificates else
-        "It holds no key (the peer's is %s, beside it): regenerate it rather than edit it."
-        % ctx.certificates.files["private_key"]] + notes
+        "It holds the links' pre-shared keys: keep it private, and regenerate it rather than edit it."] + notes
     return "".join("%s %s\n" % (comment, _line(ctx.peer, line, "header")) for line in lines) + "\n"
 
 
 _RENDERERS = {"junos": _render_junos, "vyos": _render_vyos, "generic": _render_generic}
 
 
-def render(record, name, psks, platform=None, sites=None, transfer_pools=None, certificates=None):
+def render(record, name, psks, platform=None, sites=None, transfer_pools=None):
     """The configuration text of external peer ``name`` from its plan record.
 
-    ``psks`` maps each link's name to its pre-shared key (plan.link_psk; none
-    for a peer with auth pubkey, whose ``certificates`` are the pki role's
-    word on its certificate: own_ca, curve, ca, see _Certificates);
+    ``psks`` maps each link's name to its pre-shared key (plan.link_psk);
     ``platform`` overrides the record's (to render a generic sheet of a Junos
     peer, say); ``sites`` is the plan's ``sites`` (the prefixes each other
     site may announce: without it, routes are taken by origin AS alone);
@@ -1120,16 +936,7 @@ def render(record, name, psks, platform=None, sites=None, transfer_pools=None, c
     chosen = platform if platform is not None else (record.get("platform") if isinstance(record, dict) else None)
     if chosen not in PLATFORMS:
         raise peer.error("platform", "%s is not one of %s" % (conf_text._shown(chosen), ", ".join(PLATFORMS)))  # pylint: disable=protected-access
-    return _RENDERERS[chosen](_Context(record, name, psks, chosen, sites, transfer_pools, certificates))
-
-
-def certificate_files(name):
-    """{private_key, certificate, ca_certificate: file name} beside the configuration of peer ``name``."""
-    files = dict((kind, "%s.%s" % (name, suffix)) for kind, suffix in CERTIFICATE_FILES)
-    if not isinstance(name, str) or not all(FILE_NAME.match(text) for text in files.values()):
-        raise _Peer(name).error(None, "no file names for its certificate (a peer's name is a host name: letters, "
-                                "digits, '.', '_' and '-')")
-    return files
+    return _RENDERERS[chosen](_Context(record, name, psks, chosen, sites, transfer_pools))
 
 
 def file_name(name, platform):

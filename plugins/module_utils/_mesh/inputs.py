@@ -351,9 +351,8 @@ RULES = _rules(
          scope=MESH, why="BGP transfer addresses of the links", roles=("plan", "bird")),
     Rule("routevpn_external_peers", Special(
         "a list of peers the collection does not manage: {name, platform (junos, vyos, generic), gateway_id, site, "
-        "public_address, and optional auth (psk, pubkey), ike_id, gateways, tunnels (per managed gateway: psk, "
-        "inside_v4/_v6 and peer_inside_v4/_v6), ike_proposals, esp_proposals, dpd_delay, bfd} (docs/plan.md)"),
-        scope=MESH,
+        "public_address, and optional ike_id, gateways, tunnels (per managed gateway: psk, inside_v4/_v6 and "
+        "peer_inside_v4/_v6), ike_proposals, esp_proposals, dpd_delay, bfd} (docs/plan.md)"), scope=MESH,
         default=[], secret=True, why="links to gateways Ansible never connects to, and their rendered side"),
     # Checked against the gateways the planner is given (plan.py): a partial inventory would plan, and the roles
     # remove, every link to the gateways it lacks (docs/awx.md).

@@ -268,7 +268,7 @@ def _external_gateway(peer):
     gw = _Gateway(peer.name)
     gw.external = peer
     gw.site, gw.gateway_id, gw.public = peer.site, peer.gateway_id, dict(peer.public)
-    gw.ike_id, gw.ike_id_kind, gw.auth = peer.ike_id, peer.ike_id_kind, peer.auth
+    gw.ike_id, gw.ike_id_kind, gw.auth = peer.ike_id, peer.ike_id_kind, "psk"
     if gw.gateway_id is not None:
         gw.router_id = str(ipaddress.IPv4Address(gw.gateway_id))  # for its BGP, as a gateway's default
     return gw
@@ -911,10 +911,6 @@ def _external_record(ext, sites, ends):
         "prefixes_v4": [str(p) for p in sites[ext.site].prefixes if p.version == 4],
         "prefixes_v6": [str(p) for p in sites[ext.site].prefixes if p.version == 6],
         "ike_id": ext.ike_id,
-        # How its links authenticate, and the subjectAltName its certificate carries (pubkey: the mesh's CA
-        # issues it, or the rendered files ask its operator for one).
-        "auth": peer.auth,
-        "certificate_san": _certificate_san(ext),
         "ike_proposals": list(peer.ike_proposals),
         "esp_proposals": list(peer.esp_proposals),
         "dpd_delay": peer.dpd_delay,
@@ -1168,17 +1164,6 @@ def _check_links(links, problems):
             # end would wait for a PSK the certificate end never sends.
             problems.add(pair, "routevpn_auth", "link %s joins %s (%s) and %s (%s); both ends of a link must use "
                          "the same method" % (link["name"], lo.name, lo.auth, hi.name, hi.auth))
-        elif link["external"]:
-            ext, managed = (lo, hi) if lo.external else (hi, lo)
-            if ext.auth == "pubkey" and managed.auth and managed.auth != "pubkey":
-                # The Linux end proves itself with its own certificate and checks the peer's against the CA it
-                # trusts: a gateway of pre-shared keys has neither (the pki role and the IKE roles install them
-                # only where routevpn_auth is pubkey).
-                problems.add(managed.name, "routevpn_auth", "%s, but link %s joins it to %s, which authenticates "
-                             "with a certificate from the mesh's CA (%s: pubkey); set routevpn_auth: pubkey on %s, "
-                             "or leave %s out of the peer's gateways"
-                             % (managed.auth, link["name"], ext.name, ext.external.label("auth"), managed.name,
-                                managed.name))
         if "libreswan" in (lo.ike_daemon, hi.ike_daemon):
             # libreswan's conns write identities as @name (a literal FQDN); an
             # IP address or DN would be another ID type on the strongSwan end.

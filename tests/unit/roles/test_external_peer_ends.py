@@ -126,35 +126,3 @@ def test_in_a_mesh_of_certificates_the_peer_s_link_keeps_its_pre_shared_key(role
     else:
         assert outer.count("auth = psk") == 2 and "auth = pubkey" not in outer
         assert inner.count("auth = pubkey") == 2 and "auth = psk" not in inner
-
-
-@pytest.mark.parametrize("role", ["libreswan", "strongswan"])
-def test_a_certificate_peer_s_link_is_written_with_certificates_and_no_secret(role):
-    # auth pubkey: the peer's certificate from the mesh's CA; no given key, and no master either.
-    certified = dict(PEER, auth="pubkey", ike_id="vsrx-3-1.example.net",
-                     tunnels={"v1-1": {"inside_v4": "169.254.200.2/30", "peer_inside_v4": "169.254.200.1"}})
-    hostvars = inventory({1: 1, 2: 1}, routevpn_transfer_prefix_v4="169.254.0.0/17", routevpn_auth="pubkey")
-    for variables in hostvars.values():
-        variables["routevpn_sites"]["site3"] = {"asn": 64513, "prefixes": ["10.30.0.0/16"]}
-        variables["routevpn_external_peers"] = [copy.deepcopy(certified)]
-        del variables["routevpn_psk_master"]
-    mesh = plan(hostvars, sorted(hostvars))
-    variables = role_variables(role)
-    variables.update(hostvars["v1-1"])
-    variables.update(routevpn_mesh_plan=mesh, inventory_hostname="v1-1", hostvars={}, ansible_managed="managed",
-                     routevpn_psk_overrides={}, __routevpn_libreswan_version="5.2",
-                     __routevpn_libreswan_signature="ecdsa-sha2")
-    external, _internal = ends(mesh)
-    assert (external["auth"], external["remote_id"], external["psk_given"]) == ("pubkey", "vsrx-3-1.example.net",
-                                                                                False)
-    text = render(ROLES / role / "templates" / "connection.conf.j2", dict(variables, end=external))
-    if role == "libreswan":
-        # The peer's certificate must come from the CA that issued this gateway's (rightca=%same).
-        assert "leftcert=routevpn" in text and "rightca=%same" in text and "authby=secret" not in text
-        assert 'rightid="@vsrx-3-1.example.net"' in text
-        secrets = render(ROLES / "libreswan" / "templates" / "secrets.j2", dict(variables, end=external))
-        assert "PSK" not in secrets
-    else:
-        # Only the mesh's CA vouches for the peer's certificate.
-        assert text.count("auth = pubkey") == 2 and "auth = psk" not in text
-        assert "cacerts = routevpn-ca.crt" in text and 'id = "vsrx-3-1.example.net"' in text

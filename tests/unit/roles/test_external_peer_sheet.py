@@ -15,7 +15,6 @@ import importlib.util
 import json
 import pathlib
 import re
-import shutil
 import subprocess
 import uuid
 
@@ -26,7 +25,6 @@ from ansible_collections.routevpn.mesh.plugins.module_utils._mesh.plan import gi
 
 from ..plugins.module_utils.mesh_inventory import MASTER, inventory
 from .mesh_roles import run, wait_until
-from .role_runner import run_playbook, write_inventory
 # pytest finds the gateways fixture by name in this module.
 from .test_strongswan_role import apply, apply_with_certificates, gateways, ike_sas  # noqa: F401 pylint: disable=unused-import
 
@@ -176,83 +174,3 @@ def test_the_linux_end_and_the_peer_from_its_sheet_establish_the_ike_sa(tmp_path
     log = (peer.root / "charon.log").read_text()
     assert "authentication of 'v1-1' with pre-shared key successful" in log, log[-3000:]
     assert GIVEN_PSK not in log and GIVEN_PSK not in json.dumps(sa)
-
-
-# ------------------------------------------------------------------ a peer with a certificate from the mesh's CA
-CERTIFIED = dict(PEER, auth="pubkey", ike_id="cloud-3.example.net",
-                 tunnels={"v1-1": {"inside_v4": "169.254.200.2/30", "peer_inside_v4": "169.254.200.1"}})
-
-
-def test_a_certificate_peer_set_up_from_the_controller_s_files_and_the_linux_end_authenticate_each_other(
-        tmp_path, gateways):  # noqa: F811 pylint: disable=redefined-outer-name
-    """The controller (playbooks/mesh.yml, its external peers' play) issues the peer's key and certificate from
-    the mesh's own CA and writes them beside the sheet; a plain charon set up from those files alone answers, and
-    the strongswan role's Linux end, with its certificate from the same CA, starts the link."""
-    pki, directory = tmp_path / "pki", tmp_path / "external-peers"
-    hostvars = inventory({1: 1}, routevpn_transfer_prefix_v4="169.254.0.0/17", routevpn_auth="pubkey",
-                         routevpn_pki_own_ca=True, routevpn_pki_dir=str(pki),
-                         routevpn_external_peers_dir=str(directory))
-    for variables in hostvars.values():
-        variables["routevpn_sites"]["site3"] = {"asn": 64513, "prefixes": ["10.30.0.0/16", "2001:db8:a3::/48"]}
-        variables["routevpn_external_peers"] = copy.deepcopy([CERTIFIED])
-        del variables["routevpn_psk_master"]  # no link of this mesh has a key
-    result = plan(hostvars, sorted(hostvars))
-    (end,) = [end for end in result["hosts"]["v1-1"] if end["peer"] == "cloud-3"]
-    assert end["auth"] == "pubkey" and end["remote_id"] == "cloud-3.example.net"
-
-    # The controller: the peer's files, as its operator receives them.
-    written = run_playbook(tmp_path, write_inventory(tmp_path, hostvars), "routevpn.mesh.mesh",
-                           extra=["--limit", "localhost,v1-1", "--tags", "external_peers"])
-    assert written.rc == 0, written
-    assert sorted(path.name for path in directory.iterdir()) == [
-        "cloud-3.ca.pem", "cloud-3.crt", "cloud-3.key", "cloud-3.txt"]
-
-    linux, peer = gateways("v1-1"), gateways("cloud-3")
-    join(linux.netns, end["local_ike_address"], peer.netns, end["remote_ike_address"])
-
-    # The peer: plain charon with what external_peer.py makes of the sheet and the files beside it.
-    links, _route = external_peer_module().write((directory / "cloud-3.txt").read_text(), str(tmp_path / "peer"),
-                                                 files_dir=str(directory))
-    assert links[0]["psk"] is None and links[0]["files"]["private_key"] == "cloud-3.key"
-    (peer.root / "strongswan.d" / "peer.conf").write_text(
-        PEER_CHARON_CONF % {"socket": peer.socket, "log": peer.root / "charon.log"})
-    peer.conf_d.mkdir(parents=True, exist_ok=True)
-    (peer.conf_d / "peer.conf").write_text((tmp_path / "peer" / "swanctl.conf").read_text())
-    for name in ("x509", "private", "x509ca"):
-        shutil.copytree(tmp_path / "peer" / name, peer.root / "swanctl" / name)
-    run("ip", "netns", "exec", peer.netns, "env", "STRONGSWAN_CONF=%s" % (peer.root / "strongswan.conf"),
-        "start-stop-daemon", "--start", "--background", "--make-pidfile", "--pidfile", peer.pid_file,
-        "--exec", "/usr/sbin/charon-systemd")
-    wait_until(lambda: pathlib.Path(peer.socket).exists(), 30, message="the peer's charon socket")
-    loaded = subprocess.run(["ip", "netns", "exec", peer.netns, "swanctl", "--load-all", "--noprompt",
-                             "--file", str(peer.root / "swanctl" / "swanctl.conf"), "--uri", "unix://" + peer.socket],
-                            capture_output=True, text=True, check=False)
-    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
-    assert "loaded private key from" in loaded.stdout and "x509ca/cloud-3.ca.pem" in loaded.stdout, loaded.stdout
-
-    # The Linux end: the pki role (the same CA, in the same directory) and the strongswan role, which starts.
-    started = apply_with_certificates(tmp_path, linux, hostvars, pki, name="inventory-v1-1.yml")
-    assert started.rc == 0, started
-
-    def established(gateway, name):
-        sa = ike_sas(gateway).get(name)
-        return sa if sa and sa["state"] == "ESTABLISHED" else None
-
-    sa = wait_until(lambda: established(linux, end["connection"]), 30,
-                    message="IKE_SA %s ESTABLISHED on v1-1" % end["connection"])
-    assert (sa["local-id"], sa["remote-id"]) == ("v1-1", "cloud-3.example.net")
-    theirs = wait_until(lambda: established(peer, "t" + links[0]["link"].replace("-", "_")), 10,
-                        message="the peer's IKE_SA")
-    assert (theirs["local-id"], theirs["remote-id"]) == ("cloud-3.example.net", "v1-1")
-    # Each side checked the other's ECDSA signature against the mesh's CA, and no key was used.
-    peer_log = (peer.root / "charon.log").read_text()
-    linux_log = (linux.root / "charon.log").read_text()
-    assert re.search(r"authentication of 'v1-1' with ECDSA\S* successful", peer_log), peer_log[-3000:]
-    assert re.search(r"authentication of 'cloud-3.example.net' with ECDSA\S* successful", linux_log), linux_log[-3000:]
-    for log in (peer_log, linux_log):
-        assert 'using trusted ca certificate "CN=routevpn.mesh CA"' in log, log[-3000:]
-        assert "pre-shared key" not in log
-    # The controller's output never held the peer's key.
-    for line in (directory / "cloud-3.key").read_text().splitlines():
-        if line and not line.startswith("-"):
-            assert line not in written.output and line not in started.output

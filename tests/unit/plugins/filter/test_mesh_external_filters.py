@@ -46,7 +46,6 @@ def test_files_to_write_and_to_remove():
                                          "README"], MASTER, {}, peers)
     assert files == {"write": [{"name": "edge-3-1", "file": "edge-3-1.junos.conf"},
                                {"name": "vyos-3-2", "file": "vyos-3-2.vyos.conf"}],
-                     "copies": [],
                      "remove": ["edge-3-1.txt", "gone-3-9.vyos.conf"],
                      "problems": []}
 
@@ -57,57 +56,3 @@ def test_files_report_problems_without_secrets():
     problems = mesh_external_files(result, [], MASTER, {}, peers)["problems"]
     assert len(problems) == 1 and "routevpn_external_peers[edge-3-1].tunnels (link 11-31)" in problems[0]
     assert secret not in problems[0]
-
-
-# ------------------------------------------------------------------ peers with a certificate (auth pubkey)
-def certified(**extra):
-    return peer(auth="pubkey", tunnels={"v1-1": {"inside_v4": "169.254.200.2/30", "peer_inside_v4": "169.254.200.1"}},
-                **extra)
-
-
-OWN_CA = {"edge-3-1": {"own_ca": True, "curve": "secp384r1", "ca": "commonName=routevpn.mesh CA",
-                       "private_key": "/pki/external/edge-3-1.key", "certificate": "/pki/external/edge-3-1.crt",
-                       "ca_certificate": "/pki/ca.crt"}}
-
-
-def test_a_certificate_peer_needs_no_key_nor_master_and_gets_its_files_copied():
-    result, peers = mesh([certified()], layout={1: 1, 2: 1}, routevpn_auth="pubkey")
-    text = mesh_external_config(result, "edge-3-1", None, {}, peers, OWN_CA)
-    assert "authentication-method ecdsa-signatures-384;" in text and "pre-shared-key" not in text
-    files = mesh_external_files(result, ["edge-3-1.key", "edge-3-1.crt", "edge-3-1.ca.pem", "gone-3-9.key",
-                                         "gone-3-9.ca.pem", "gone-3-9.crt", "notes.md"], None, {}, peers, OWN_CA)
-    assert files == {
-        "write": [{"name": "edge-3-1", "file": "edge-3-1.junos.conf"}],
-        "copies": [{"name": "edge-3-1", "file": "edge-3-1.key", "kind": "private_key",
-                    "source": "/pki/external/edge-3-1.key"},
-                   {"name": "edge-3-1", "file": "edge-3-1.crt", "kind": "certificate",
-                    "source": "/pki/external/edge-3-1.crt"},
-                   {"name": "edge-3-1", "file": "edge-3-1.ca.pem", "kind": "ca_certificate", "source": "/pki/ca.crt"}],
-        "remove": ["gone-3-9.ca.pem", "gone-3-9.crt", "gone-3-9.key"],
-        "problems": []}
-
-
-def test_with_a_given_ca_only_the_ca_is_copied_and_the_operator_s_files_stay():
-    result, peers = mesh([certified()], layout={1: 1, 2: 1}, routevpn_auth="pubkey")
-    given = {"edge-3-1": dict(OWN_CA["edge-3-1"], own_ca=False, private_key=None, certificate=None,
-                              ca_certificate="/inventory/pki/ca.crt")}
-    files = mesh_external_files(result, ["edge-3-1.key", "edge-3-1.crt"], None, {}, peers, given)
-    assert files["copies"] == [{"name": "edge-3-1", "file": "edge-3-1.ca.pem", "kind": "ca_certificate",
-                                "source": "/inventory/pki/ca.crt"}]
-    assert files["remove"] == [] and files["problems"] == []
-
-
-def test_a_peer_that_turns_to_pre_shared_keys_loses_its_certificate_files():
-    result, peers = mesh([peer()], layout={1: 1, 2: 1})
-    files = mesh_external_files(result, ["edge-3-1.key", "edge-3-1.crt", "edge-3-1.ca.pem"], MASTER, {}, peers)
-    assert files["remove"] == ["edge-3-1.ca.pem", "edge-3-1.crt", "edge-3-1.key"] and files["copies"] == []
-
-
-def test_a_certificate_peer_without_the_pki_role_s_word_is_a_problem_not_a_file():
-    result, peers = mesh([certified()], layout={1: 1, 2: 1}, routevpn_auth="pubkey")
-    problems = mesh_external_files(result, [], None, {}, peers)["problems"]
-    assert problems == ["mesh_external_config: routevpn_external_peers[edge-3-1].auth: authenticates with a "
-                        "certificate (auth: pubkey), but no certificate settings were given to render it "
-                        "(playbooks/mesh.yml takes them from the pki role's tasks/external_peers.yml)"]
-    with pytest.raises(AnsibleFilterError, match="certificates must map each peer"):
-        mesh_external_files(result, [], None, {}, peers, ["not", "a", "map"])
